@@ -1,0 +1,81 @@
+# One target per habit. `make demo` runs the platform locally; `make test` runs the tests.
+# Everything installs itself on first use (a fresh clone needs only python3.11, make and Java 17 for Spark).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+SAM_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+WHEEL_FLAGS := --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp
+PYTEST_ARGS ?=
+
+# Keep SAM CLI and botocore local: no telemetry, no metadata-service probes.
+export SAM_CLI_TELEMETRY := 0
+export AWS_EC2_METADATA_DISABLED := true
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install tools wheels lint format typecheck test test-unit test-integration test-infra \
+        test-e2e bench build validate sample-models clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/dqp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	# torch is pinned in pyproject (2.13.0, CPU): never let a resolver pick a CUDA build.
+	$(BIN)/pip install --quiet -e ".[serve,spark,train,dev]"
+	touch $@
+
+$(SAM_VENV)/bin/sam:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet "aws-sam-cli==$(SAM_VERSION)"
+
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
+
+install: $(BIN)/dqp tools ## create .venv with the package, CLI `dqp` and dev tools
+tools: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov ## SAM CLI and checkov in their own venvs (their pins clash with ours)
+
+build/wheels/layer/.done: layers/domain/requirements.txt
+	mkdir -p build/wheels/layer
+	$(BIN)/pip download --quiet $(WHEEL_FLAGS) -d build/wheels/layer -r layers/domain/requirements.txt
+	touch $@
+
+wheels: build/wheels/layer/.done ## pre-download Lambda wheels so `sam build` needs no network
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install wheels ## every tier that runs without Docker: unit, integration, infra
+	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test-infra: install wheels ## cfn-lint, sam validate --lint, checkov and template property tests
+	$(BIN)/pytest -m infra $(PYTEST_ARGS)
+
+validate: tools ## lint every template (sam validate does not descend into nested ones)
+	for t in template.yaml stacks/*.yaml; do $(SAM_VENV)/bin/sam validate --lint -t $$t || exit 1; done
+
+build: tools wheels ## sam build (needs Docker for the inference image)
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" sam build
+
+clean: ## remove build outputs (keeps the virtualenvs)
+	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache
