@@ -20,7 +20,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: help install tools wheels lint format typecheck test test-unit test-integration test-infra \
-        test-e2e bench build validate sample-models clean
+        test-e2e bench build validate sample-models diagram clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -76,6 +76,10 @@ validate: tools ## lint every template (sam validate does not descend into neste
 
 build: tools wheels ## sam build (needs Docker for the inference image)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" sam build
+
+diagram: install ## render docs/architecture/architecture.png from its source (needs graphviz: apt-get install graphviz)
+	$(BIN)/pip install --quiet "diagrams==0.25.1"
+	cd docs/architecture && $(CURDIR)/$(BIN)/python architecture.py
 
 clean: ## remove build outputs (keeps the virtualenvs)
 	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache
