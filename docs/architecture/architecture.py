@@ -4,13 +4,13 @@ from diagrams import Cluster, Diagram, Edge
 from diagrams.aws.analytics import Glue
 from diagrams.aws.compute import Lambda
 from diagrams.aws.cost import Budgets
+from diagrams.aws.devtools import Codedeploy
 from diagrams.aws.general import Users
-from diagrams.aws.integration import Eventbridge, SNS, StepFunctions
+from diagrams.aws.integration import SNS, Eventbridge, StepFunctions
 from diagrams.aws.management import Cloudtrail, Cloudwatch, SystemsManagerParameterStore
 from diagrams.aws.network import APIGateway
 from diagrams.aws.security import KMS
 from diagrams.aws.storage import S3
-from diagrams.aws.devtools import Codedeploy
 
 GRAPH = {"splines": "spline", "nodesep": "0.5", "ranksep": "1.0", "fontsize": "20"}
 
