@@ -1,0 +1,1 @@
+"""Reports people look at: data-quality HTML per run."""
