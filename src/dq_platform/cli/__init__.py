@@ -31,17 +31,6 @@ def main() -> None:
     app()
 
 
-from dq_platform.cli import inference as _inference  # noqa: E402
-
-for _name, _command in (
-    ("serve", _inference.serve),
-    ("smoke", _inference.smoke),
-    ("openapi", _inference.openapi),
-    ("events", _inference.events),
-):
-    app.command(_name)(_command)
-
-
 # Sub-command groups, one per domain (each module owns its commands).
 from dq_platform.cli import sample as _sample  # noqa: E402  (registered after `app` exists)
 
