@@ -1,0 +1,125 @@
+"""`dqp dq`: check a DQDL ruleset, run it over CSV / JSON-lines files."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+
+from dq_platform.dq.dqdl import DQDLError, parse
+from dq_platform.dq.dqdl.ast import CompositeRule, Rule
+from dq_platform.dq.engines import EngineError, make_engine
+from dq_platform.dq.pipeline import RunOutputs, load_ruleset, run
+from dq_platform.dq.readers import InputError
+from dq_platform.storage import StorageError
+
+app = typer.Typer(help="Data quality: DQDL rulesets on DuckDB (default) or Spark.", no_args_is_help=True)
+
+
+def _labels(rule: Rule | CompositeRule, default: dict[str, str]) -> str:
+    merged = {**default, **rule.labels}
+    return merged.get("action", "warn")
+
+
+@app.command("check")
+def check(ruleset: Path = typer.Argument(..., help="DQDL ruleset file.")) -> None:
+    """Parse a ruleset and list its rules; exits 1 with line and column on the first error."""
+    from dq_platform.dq.compiler import SUPPORTED_RULE_TYPES
+
+    try:
+        text = ruleset.read_text(encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"error: cannot read {ruleset}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        doc = parse(text)
+        problems = _unsupported(doc.rules, SUPPORTED_RULE_TYPES)
+    except DQDLError as exc:
+        typer.echo(f"{ruleset}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if problems:
+        for rule in problems:
+            typer.echo(
+                f"{ruleset}: line {rule.pos.line}, column {rule.pos.column}: unsupported rule type '{rule.rule_type}'",
+                err=True,
+            )
+        raise typer.Exit(1)
+    typer.echo(f"{ruleset}: {len(doc.rules)} rules")
+    for i, top in enumerate(doc.rules, start=1):
+        kind = top.rule_type if isinstance(top, Rule) else f"Composite ({top.op})"
+        action = _labels(top, doc.default_labels)
+        typer.echo(f"{i:3d}. line {top.pos.line:<4d} {action:<10s} {kind:<22s} {top.text}")
+
+
+def _unsupported(rules: list[Rule | CompositeRule], supported: tuple[str, ...]) -> list[Rule]:
+    out: list[Rule] = []
+    for rule in rules:
+        if isinstance(rule, CompositeRule):
+            out.extend(_unsupported(rule.children, supported))
+        elif rule.rule_type not in supported:
+            out.append(rule)
+    return out
+
+
+@app.command("run")
+def run_cmd(
+    ruleset: str = typer.Option(..., "--ruleset", "-r", help="DQDL ruleset file (local or s3://)."),
+    inputs: list[str] = typer.Option(..., "--input", "-i", help="CSV/JSONL file or folder; repeatable."),
+    output: str = typer.Option(..., "--output", "-o", help="Output folder (or s3:// prefix)."),
+    engine: str = typer.Option("duckdb", "--engine", "-e", help="duckdb or spark."),
+    reference: list[str] = typer.Option(
+        [], "--reference", help="ALIAS=PATH reference dataset for ReferentialIntegrity; repeatable."
+    ),
+    ingest_date: str | None = typer.Option(None, "--ingest-date", help="Partition date (default: today, UTC)."),
+    now: str | None = typer.Option(None, "--now", help="Evaluation time for now() (ISO, default: current UTC)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+) -> None:
+    """Validate input against a ruleset: writes OUTPUT/processed/, OUTPUT/quarantine/, OUTPUT/results.json."""
+    start = time.perf_counter()
+
+    def progress(message: str) -> None:
+        if not quiet:
+            typer.echo(f"[{time.perf_counter() - start:6.1f}s] {message}", err=True)
+
+    refs: dict[str, Sequence[str | Path]] = {}
+    for item in reference:
+        alias, sep, path = item.partition("=")
+        if not sep or not alias or not path:
+            typer.echo(f"error: --reference must be ALIAS=PATH, got {item!r}", err=True)
+            raise typer.Exit(2)
+        refs[alias] = [*refs.get(alias, []), path]
+    try:
+        when = datetime.fromisoformat(now) if now else None
+        day = date.fromisoformat(ingest_date) if ingest_date else None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    root = output.rstrip("/")
+    outputs = RunOutputs(f"{root}/processed", f"{root}/quarantine", f"{root}/results.json")
+    try:
+        name, text = load_ruleset(ruleset)
+        eng = make_engine(engine)
+        result = run(text, name, inputs, outputs, eng, now=when, ingest_date=day, references=refs, progress=progress)
+    except DQDLError as exc:
+        typer.echo(f"{ruleset}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except (InputError, StorageError, EngineError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    res = result.results
+    typer.echo(
+        f"{res['status']}: rows in {res['rows_in']:,}, processed {res['rows_processed']:,}, "
+        f"quarantined {res['rows_quarantined']:,}; score {res['score']:.3f} "
+        f"({sum(o['Outcome'] == 'Passed' for o in res['ruleOutcomes'])}/{len(res['ruleOutcomes'])} rules passed)"
+    )
+    for o in res["ruleOutcomes"]:
+        if o["Outcome"] != "Passed":
+            rows = f" [{o['RowsFailed']:,} rows]" if o["RowsFailed"] else ""
+            typer.echo(f"  {o['Outcome']:<6s} {o['Action']:<10s} {o['Rule']}{rows}: {o['FailureReason']}")
+    typer.echo(f"results: {res['outputs']['results']}")
+    if res["status"] != "SUCCEEDED":
+        sys.exit(3)

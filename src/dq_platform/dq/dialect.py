@@ -1,0 +1,47 @@
+"""The few SQL spellings that differ between DuckDB and Spark SQL; everything else is shared text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_BACKTICK_IDENT = re.compile(r"`([^`]*)`")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str  # duckdb | spark
+
+    def ident(self, name: str) -> str:
+        if self.name == "spark":
+            return "`" + name.replace("`", "``") + "`"
+        return '"' + name.replace('"', '""') + '"'
+
+    def string(self, value: str) -> str:
+        if self.name == "spark":  # Spark parses backslash escapes and joins adjacent literals
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + value.replace("'", "''") + "'"
+
+    def regex_full_match(self, expr: str, pattern: str) -> str:
+        if self.name == "spark":
+            return f"({expr} RLIKE {self.string('^(?:' + pattern + ')' + chr(92) + 'z')})"
+        return f"regexp_full_match({expr}, {self.string(pattern)})"
+
+    def compact_array(self, items: list[str]) -> str:
+        """Array of the non-null items, in order (row-level rule lists)."""
+        if not items:
+            return "CAST(array() AS ARRAY<STRING>)" if self.name == "spark" else "CAST([] AS VARCHAR[])"
+        body = ", ".join(items)
+        if self.name == "spark":
+            return f"filter(array({body}), x -> x IS NOT NULL)"
+        return f"list_filter([{body}], lambda x: x IS NOT NULL)"
+
+    def user_sql(self, sql: str) -> str:
+        """Users write Glue (Spark) SQL in `where` and CustomSql; DuckDB quotes identifiers differently."""
+        if self.name == "duckdb":
+            return _BACKTICK_IDENT.sub(lambda m: '"' + m.group(1).replace('"', '""') + '"', sql)
+        return sql
+
+
+DUCKDB = Dialect("duckdb")
+SPARK = Dialect("spark")

@@ -1,0 +1,81 @@
+"""Expand compact per-row status codes into Glue's row-level outcome columns.
+
+Why: the lists `DataQualityRulesPass/Fail/Skip` repeat ~20 rule strings on every row; building them per row
+in SQL and then encoding millions of strings dominated a run. Rows share a handful of distinct outcome
+patterns, so the engine returns one base-3 code per row (`CompiledRuleset.coded_output_sql`), each distinct
+code is decoded once, and the lists are gathered with `take` as dictionary-encoded strings (rule index ->
+rule text). The values are exactly those of `CompiledRuleset.output_sql`, which Spark still uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dq_platform.dq.compiler import CODE_COLUMN, CODE_DIGITS, PARSE_FLAG, CompiledRuleset
+from dq_platform.dq.schema import EVALUATION_RESULT, QUARANTINE_REASONS, RULES_FAIL, RULES_PASS, RULES_SKIP
+
+_RESULTS = pa.array(["Passed", "Failed"], pa.string())
+
+
+class OutcomeColumns:
+    """Batch transform: code columns in, Glue's list columns + evaluation result out (same column order
+    as `output_sql`)."""
+
+    def __init__(self, compiled: CompiledRuleset, errored: set[int]) -> None:
+        tops = compiled.rules
+        self._dictionary = pa.array([t.text for t in tops], pa.string())
+        position = {id(t): k for k, t in enumerate(tops)}
+        row_level = compiled.row_level_rules(errored)
+        self._row_level = [position[id(t)] for t in row_level]
+        row_ids = {id(t) for t in row_level}
+        self._never = [k for k, t in enumerate(tops) if id(t) not in row_ids]  # always skipped
+        self._n_codes = max(1, -(-len(row_level) // CODE_DIGITS))
+        self._cache: dict[tuple[int, ...], tuple[list[int], list[int], list[int], bool]] = {}
+
+    def _decode(self, key: tuple[int, ...], parse_failed: bool) -> tuple[list[int], list[int], list[int], bool]:
+        cached = self._cache.get((*key, parse_failed))
+        if cached is not None:
+            return cached
+        status: dict[int, int] = {}
+        for i, rule in enumerate(self._row_level):
+            code = key[i // CODE_DIGITS]
+            status[rule] = (code // 3 ** (i % CODE_DIGITS)) % 3  # 0 fail, 1 pass, 2 skip (NULL)
+        passed = [k for k in self._row_level if status[k] == 1]
+        failed = [k for k in self._row_level if status[k] == 0]
+        skipped = sorted(self._never + [k for k in self._row_level if status[k] == 2])
+        out = (passed, failed, skipped, parse_failed or bool(failed))
+        self._cache[(*key, parse_failed)] = out
+        return out
+
+    def _lists(self, patterns: list[list[int]], inverse: np.ndarray) -> pa.Array:
+        offsets = np.zeros(len(patterns) + 1, dtype=np.int32)
+        offsets[1:] = np.cumsum([len(p) for p in patterns])
+        flat = np.fromiter((k for p in patterns for k in p), dtype=np.int32, count=int(offsets[-1]))
+        values = pa.DictionaryArray.from_arrays(pa.array(flat, pa.int32()), self._dictionary)
+        distinct = pa.ListArray.from_arrays(pa.array(offsets), values)
+        return pc.take(distinct, pa.array(inverse))
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        names = batch.schema.names
+        codes = [batch.column(f"{CODE_COLUMN}{j}").to_numpy(zero_copy_only=False) for j in range(self._n_codes)]
+        parse = batch.column(PARSE_FLAG).to_numpy(zero_copy_only=False).astype(np.int64)
+        stacked = np.stack([*codes, parse], axis=1) if batch.num_rows else np.zeros((0, self._n_codes + 1), np.int64)
+        keys, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        decoded = [self._decode(tuple(int(x) for x in row[:-1]), bool(row[-1])) for row in keys]
+        drop = {f"{CODE_COLUMN}{j}" for j in range(self._n_codes)} | {PARSE_FLAG, QUARANTINE_REASONS}
+        keep = [n for n in names if n not in drop]
+        arrays = [batch.column(n) for n in keep]
+        arrays += [
+            self._lists([d[0] for d in decoded], inverse),
+            self._lists([d[1] for d in decoded], inverse),
+            self._lists([d[2] for d in decoded], inverse),
+            pc.take(_RESULTS, pa.array(np.asarray([int(d[3]) for d in decoded], dtype=np.int64)[inverse])),
+        ]
+        out_names = [*keep, RULES_PASS, RULES_FAIL, RULES_SKIP, EVALUATION_RESULT]
+        if QUARANTINE_REASONS in names:
+            arrays.append(batch.column(QUARANTINE_REASONS))
+            out_names.append(QUARANTINE_REASONS)
+        return pa.RecordBatch.from_arrays(arrays, names=out_names)

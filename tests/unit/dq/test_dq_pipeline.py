@@ -1,0 +1,216 @@
+"""Whole runs on DuckDB: nothing lost or duplicated, deterministic outputs, halt, atomic commit, CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from dq_platform.cli import app
+from dq_platform.dq.dqdl import DQDLError
+from dq_platform.dq.engines.duckdb_engine import DuckDBEngine
+from dq_platform.dq.pipeline import RunOutputs, run
+from dq_platform.sample_data import generate_records, write_records
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[3]
+RULESET = (ROOT / "glue" / "rulesets" / "contracts.dqdl").read_text()
+NOW = datetime(2025, 6, 1, 12, 0, 0)
+DAY = date(2025, 6, 1)
+
+
+def _run(inputs: list[Path], out: Path, ruleset: str = RULESET) -> dict[str, Any]:
+    outputs = RunOutputs(str(out / "processed"), str(out / "quarantine"), str(out / "results.json"))
+    return run(ruleset, "contracts", inputs, outputs, DuckDBEngine(), now=NOW, ingest_date=DAY).results
+
+
+def _rows(folder: Path) -> list[dict[str, Any]]:
+    files = sorted(folder.rglob("*.parquet"))
+    return [r for f in files for r in pq.read_table(f).to_pylist()]
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict[str, Any]]:
+    return generate_records(400, seed=7, defect_rate=0.2, today=DAY)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_nothing_lost_nothing_duplicated(fmt: str, records: list[dict[str, Any]], tmp_path: Path) -> None:
+    src = write_records(tmp_path / f"in.{fmt}", records, fmt, malformed_lines=6, seed=3)
+    res = _run([src], tmp_path / "out")
+    assert res["status"] == "SUCCEEDED"
+    assert res["rows_in"] == len(records) + 6
+    assert res["rows_in"] == res["rows_processed"] + res["rows_quarantined"]
+    processed, quarantine = _rows(tmp_path / "out/processed"), _rows(tmp_path / "out/quarantine")
+    assert len(processed) == res["rows_processed"]
+    assert len(quarantine) == res["rows_quarantined"]
+    ids = [r["_row_id"] for r in processed + quarantine]
+    assert sorted(ids) == list(range(res["rows_in"]))  # each record exactly once
+    assert [r["_row_id"] for r in processed] == sorted(r["_row_id"] for r in processed)  # stable order
+    # every malformed line is kept verbatim in quarantine with its parse reason
+    lines = src.read_text().splitlines()
+    bad = [r for r in quarantine if r["_parse_error"] and r["_parse_error"].startswith("malformed")]
+    assert bad
+    for r in bad:
+        assert r["_raw_record"] in lines
+        assert r["DataQualityQuarantineReasons"] == [f"parse: {r['_parse_error']}"]
+        assert r["DataQualityEvaluationResult"] == "Failed"
+    # wrong types keep the original text too
+    typed = [r for r in quarantine if r["_parse_error"] and "not a" in r["_parse_error"]]
+    assert typed
+    assert all(r["_raw_record"] for r in typed)
+    # reasons are counted per rule / parse reason
+    assert sum(v for k, v in res["quarantine_reasons"].items() if k.startswith("parse: ")) == sum(
+        1 for r in quarantine if r["_parse_error"]
+    )
+    # row-level outcome columns, Glue-shaped
+    for r in processed:
+        assert r["DataQualityEvaluationResult"] in ("Passed", "Failed")
+        assert not set(r["DataQualityRulesFail"]) & {
+            o["Rule"] for o in res["ruleOutcomes"] if o["Action"] == "quarantine"
+        }
+        assert "RowCount > 0" in r["DataQualityRulesSkip"]
+    dup = [r for r in quarantine if 'IsUnique "doc_id"' in r["DataQualityRulesFail"]]
+    assert all('IsUnique "doc_id"' in r["DataQualityQuarantineReasons"] for r in dup)
+
+
+def test_rerun_gives_identical_outputs(records: list[dict[str, Any]], tmp_path: Path) -> None:
+    src = write_records(tmp_path / "in.csv", records, "csv", malformed_lines=2)
+    first = _run([src], tmp_path / "out")
+    snapshot = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "out").rglob("*.parquet"))}
+    second = _run([src], tmp_path / "out")
+    again = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "out").rglob("*.parquet"))}
+    assert snapshot == again
+    assert len(snapshot) == 2
+    assert first["run_id"] == second["run_id"]
+    assert {k: v for k, v in first.items() if not k.endswith("_at")} == {
+        k: v for k, v in second.items() if not k.endswith("_at")
+    }
+    assert not (tmp_path / "out" / "_staging").exists()
+
+
+def test_halt_promotes_nothing(records: list[dict[str, Any]], tmp_path: Path) -> None:
+    src = write_records(tmp_path / "in.csv", records, "csv")
+    ruleset = 'Rules = [ RowCount > 100000 labels=["action"="halt"], IsComplete "doc_id" ]'
+    res = _run([src], tmp_path / "out", ruleset)
+    assert res["status"] == "HALTED"
+    assert res["halted_by"] == ["RowCount > 100000"]
+    assert (res["rows_processed"], res["rows_quarantined"]) == (0, res["rows_in"])
+    assert not list((tmp_path / "out").rglob("*.parquet"))
+    assert json.loads((tmp_path / "out/results.json").read_text())["status"] == "HALTED"
+
+
+def test_failed_run_leaves_previous_outputs_intact(
+    records: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = write_records(tmp_path / "a.csv", records[:200], "csv")
+    _run([good], tmp_path / "out")
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+
+    calls = {"n": 0}
+    original = DuckDBEngine.write_parquet
+
+    def dying(self: DuckDBEngine, *args: Any, **kwargs: Any) -> list[str]:
+        calls["n"] += 1
+        if calls["n"] == 2:  # processed staged, then the process "dies" writing quarantine
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDBEngine, "write_parquet", dying)
+    other = write_records(tmp_path / "b.csv", records[200:], "csv", malformed_lines=3)
+    with pytest.raises(KeyboardInterrupt):
+        _run([other], tmp_path / "out")
+    after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert after == before
+    assert not (tmp_path / "out" / "_staging").exists()
+
+
+def test_empty_file_and_header_only(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    res = _run([empty], tmp_path / "out1")
+    assert (res["rows_in"], res["status"]) == (0, "HALTED")
+    assert set(res["halted_by"]) == {"RowCount > 0", 'ColumnExists "doc_id"', 'ColumnExists "text"'}
+    header_only = write_records(tmp_path / "h.csv", [], "csv")
+    res = _run([header_only], tmp_path / "out2")
+    assert (res["rows_in"], res["status"], res["halted_by"]) == (0, "HALTED", ["RowCount > 0"])
+
+
+def test_missing_column_quarantines_every_row(records: list[dict[str, Any]], tmp_path: Path) -> None:
+    src = tmp_path / "no_currency.csv"
+    trimmed = [{k: v for k, v in r.items() if k != "currency"} for r in records[:20]]
+    import csv
+
+    with src.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(trimmed[0]))
+        writer.writeheader()
+        writer.writerows(trimmed)
+    res = _run([src], tmp_path / "out")
+    assert res["rows_quarantined"] == res["rows_in"] == 20
+    assert res["quarantine_reasons"] == {"parse: missing column: currency": 20}
+
+
+def test_unknown_rule_fails_before_any_output(records: list[dict[str, Any]], tmp_path: Path) -> None:
+    src = write_records(tmp_path / "in.csv", records[:10], "csv")
+    with pytest.raises(DQDLError, match="line 1, column 11: unsupported rule type 'Entropy'"):
+        _run([src], tmp_path / "out", 'Rules = [ Entropy "text" > 1 ]')
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_check_and_run(records: list[dict[str, Any]], tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["dq", "check", str(ROOT / "glue/rulesets/contracts.dqdl")])
+    assert ok.exit_code == 0, ok.output
+    assert "20 rules" in ok.output
+    assert "quarantine IsUnique" in ok.output
+    bad = tmp_path / "bad.dqdl"
+    bad.write_text('Rules = [\n  IsComplete "a",\n  ColumnValues "b" in ["x" "y"]\n]\n')
+    res = runner.invoke(app, ["dq", "check", str(bad)])
+    assert res.exit_code == 1
+    assert "line 3, column 28: expected ',' or ']' in the list of values" in res.output
+    src = write_records(tmp_path / "in.jsonl", records[:50], "jsonl", malformed_lines=2)
+    out = tmp_path / "out"
+    res = runner.invoke(
+        app,
+        [
+            "dq",
+            "run",
+            "--ruleset",
+            str(ROOT / "glue/rulesets/contracts.dqdl"),
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--ingest-date",
+            "2025-06-01",
+            "--now",
+            "2025-06-01T12:00:00",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "results.json").read_text())
+    assert f"rows in {summary['rows_in']:,}, processed {summary['rows_processed']:,}" in res.output
+    assert "[" in res.output
+    assert "reading input" in res.output
+    assert (out / "processed/ingest_date=2025-06-01").is_dir()
+    missing = runner.invoke(
+        app,
+        [
+            "dq",
+            "run",
+            "-r",
+            str(ROOT / "glue/rulesets/contracts.dqdl"),
+            "-i",
+            str(tmp_path / "nope.csv"),
+            "-o",
+            str(out),
+        ],
+    )
+    assert missing.exit_code == 1
+    assert "input not found" in missing.output

@@ -1,0 +1,91 @@
+"""Readers keep every record: typed columns, per-row parse reasons, original text of bad rows."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+import pytest
+
+from dq_platform.dq.readers import InputError, InputFile, parse_files
+
+pytestmark = pytest.mark.unit
+
+HEADER = "doc_id,title,counterparty,contract_type,effective_date,expiry_date,value_amount,currency,jurisdiction,text\n"
+
+
+def _rows(data: bytes, name: str = "x.csv") -> list[dict[str, object]]:
+    fmt = "csv" if name.endswith(".csv") else "jsonl"
+    table = parse_files([InputFile(name, fmt, data)]).table
+    return table.sort_by("_row_id").to_pylist()
+
+
+def test_csv_types_and_errors() -> None:
+    body = (
+        HEADER
+        + 'A1,T,P,MSA,2024-01-31,2025-01-31,1e3,USD,UK,"multi\nline, quoted"\n'
+        + "A2,T,P,MSA,2024-02-30,2025-01-31,abc,USD,UK,x\n"
+        + "A3,only,three\n"
+        + "A4,T,P,MSA,,2025-01-31, 12.5 ,USD,UK,y\n"
+    )
+    rows = _rows(body.encode())
+    assert [r["_record"] for r in rows] == [1, 2, 3, 4]
+    assert rows[0]["value_amount"] == 1000.0
+    assert rows[0]["text"] == "multi\nline, quoted"
+    assert rows[0]["_parse_error"] is None
+    assert rows[1]["_parse_error"] == "effective_date: not a date (YYYY-MM-DD); value_amount: not a number"
+    assert rows[1]["effective_date"] is None
+    assert '"value_amount": "abc"' in str(rows[1]["_raw_record"])
+    assert rows[2]["_parse_error"] == "malformed CSV record: expected 10 fields, found 3"
+    assert rows[2]["_raw_record"] == "A3,only,three"
+    assert (rows[3]["effective_date"], rows[3]["value_amount"], rows[3]["_parse_error"]) == (None, 12.5, None)
+
+
+def test_csv_fast_path_numbers_bad_lines_by_position() -> None:
+    body = HEADER + "A1,T,P,MSA,2024-01-31,2025-01-31,1,USD,UK,x\nbad,line\n" * 3
+    rows = _rows(body.encode())
+    assert [(r["_record"], r["doc_id"]) for r in rows] == [
+        (1, "A1"),
+        (2, None),
+        (3, "A1"),
+        (4, None),
+        (5, "A1"),
+        (6, None),
+    ]
+
+
+def test_bom_and_invalid_utf8_are_flagged_not_fatal() -> None:
+    body = b"\xef\xbb\xbf" + HEADER.encode() + b"A1,T,P\xff,MSA,2024-01-31,2025-01-31,1,USD,UK,x\n"
+    (row,) = _rows(body)
+    assert row["doc_id"] == "A1"
+    assert row["_parse_error"] == "invalid UTF-8 bytes"
+
+
+def test_jsonl_shapes() -> None:
+    body = (
+        b'{"doc_id": "A1", "value_amount": 5, "effective_date": "2024-01-31", "extra": {"k": 1}}\n'
+        b"\n"
+        b'{"doc_id": 7}\n'
+        b"[1, 2]\n"
+        b'{"doc_id": "A4", "value_amount": "7.5"}\n'
+        b'{"doc_id": "A5", "title": "tr'
+    )
+    rows = _rows(body, "x.jsonl")
+    assert len(rows) == 5  # blank line is not a record
+    assert (rows[0]["value_amount"], rows[0]["extra"], rows[0]["_parse_error"]) == (5.0, '{"k": 1}', None)
+    assert rows[1]["_parse_error"] == "doc_id: expected a string"
+    assert rows[2]["_parse_error"] == "malformed JSON record: expected an object, found list"
+    assert rows[3]["value_amount"] == 7.5
+    assert str(rows[4]["_parse_error"]).startswith("malformed JSON record: Unterminated string")
+    assert rows[4]["_raw_record"] == '{"doc_id": "A5", "title": "tr'
+
+
+def test_duplicate_header_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="duplicate"):
+        _rows(b"a,a\n1,2\n")
+
+
+def test_row_ids_are_dense_across_files() -> None:
+    a = InputFile("a.csv", "csv", (HEADER + "A1,T,P,MSA,2024-01-31,2025-01-31,1,USD,UK,x\nbad\n").encode())
+    b = InputFile("b.jsonl", "jsonl", b'{"doc_id": "B1"}\n')
+    table = parse_files([a, b]).table
+    assert sorted(table["_row_id"].to_pylist()) == [0, 1, 2]
+    assert pc.sum(pc.is_valid(table["_parse_error"])).as_py() == 1
