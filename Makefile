@@ -19,8 +19,8 @@ export AWS_EC2_METADATA_DISABLED := true
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install tools wheels lint format typecheck test test-unit test-integration test-infra \
-        test-e2e bench build validate sample-models diagram clean
+.PHONY: help install tools wheels demo lint format typecheck test test-unit test-integration test-infra \
+        test-e2e bench build validate sample-models diagram dq-artifacts clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,10 @@ build/wheels/layer/.done: layers/domain/requirements.txt
 
 wheels: build/wheels/layer/.done ## pre-download Lambda wheels so `sam build` needs no network
 
+ENGINE ?= duckdb
+demo: install ## the whole platform locally: data, DQ pipeline, training, explanations, API (Ctrl-C stops)
+	$(BIN)/dqp demo --engine $(ENGINE)
+
 lint: install ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -71,6 +75,9 @@ test-integration: install
 test-infra: install wheels ## cfn-lint, sam validate --lint, checkov and template property tests
 	$(BIN)/pytest -m infra $(PYTEST_ARGS)
 
+test-e2e: install wheels ## sam build + sam local invoke/start-api on a real Docker engine (installs docker.io if missing)
+	$(BIN)/pytest -m e2e tests/e2e $(PYTEST_ARGS)
+
 validate: tools ## lint every template (sam validate does not descend into nested ones)
 	for t in template.yaml stacks/*.yaml; do $(SAM_VENV)/bin/sam validate --lint -t $$t || exit 1; done
 
@@ -80,6 +87,10 @@ build: tools wheels ## sam build (needs Docker for the inference image)
 diagram: install ## render docs/architecture/architecture.png from its source (needs graphviz: apt-get install graphviz)
 	$(BIN)/pip install --quiet "diagrams==0.25.1"
 	cd docs/architecture && $(CURDIR)/$(BIN)/python architecture.py
+
+dq-artifacts: install ## upload the Glue job, dq_platform zip and rulesets: make dq-artifacts ARTIFACTS=s3://<analytics>/artifacts/dq/
+	@test -n "$(ARTIFACTS)" || { echo "set ARTIFACTS to the DataQualityArtifactsLocation stack output" >&2; exit 2; }
+	$(BIN)/python tools/upload_dq_artifacts.py "$(ARTIFACTS)"
 
 clean: ## remove build outputs (keeps the virtualenvs)
 	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache
