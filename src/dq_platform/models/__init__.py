@@ -1,0 +1,1 @@
+"""Model training, ONNX serving artifacts and explanations (baseline TF-IDF+LR, MiniLM)."""
