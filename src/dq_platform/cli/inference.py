@@ -1,0 +1,149 @@
+"""`dqp serve`, `dqp smoke`, `dqp openapi` and `dqp events`: the inference API from the command line."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import IO, Annotated, cast
+
+import typer
+
+from dq_platform.inference.local_server import LOOPBACK
+
+DEFAULT_MODELS = Path("build/models")
+HOOK_EVENTS = Path("functions/codedeploy_hook/events")
+
+
+def serve(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 3000,
+    models: Annotated[Path, typer.Option("--models", help="Served-layout model folder (dqp train output).")] = (
+        DEFAULT_MODELS
+    ),
+    analytics: Annotated[
+        Path | None,
+        typer.Option("--analytics", help="Local folder standing in for the analytics bucket (explanations)."),
+    ] = None,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            dir_okay=False,
+            help="Also append the JSON logs and EMF metrics to this file (for `dqp ab-report --logs`).",
+        ),
+    ] = None,
+    ab_weights: Annotated[
+        str | None,
+        typer.Option(
+            "--ab-weights",
+            help='A/B weights for model "auto", overriding AB_WEIGHTS_PARAM, e.g. '
+            '\'{"baseline": 0.8, "transformer": 0.2, "shadow_rate": 0.25}\'.',
+        ),
+    ] = None,
+) -> None:
+    """Serve the API handler on 127.0.0.1 (no Docker, no AWS): GET /health, GET /models, POST /predict."""
+    from dq_platform.inference.api import Observability, create_app, make_handler
+    from dq_platform.inference.local_server import FixedABWeights, TeeStream, make_server, parse_ab_weights
+    from dq_platform.inference.service import InferenceService
+    from dq_platform.inference.settings import InferenceSettings
+
+    try:  # refuse a bad override before loading models: a typo must not serve the wrong split
+        weights = parse_ab_weights(ab_weights) if ab_weights is not None else None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    update: dict[str, object] = {"model_dir": models}
+    if analytics is not None:
+        update["analytics_dir"] = analytics
+    settings = InferenceSettings().model_copy(update=update)
+    with contextlib.ExitStack() as stack:
+        log_stream: IO[str] | None = None
+        if log_file is not None:
+            try:
+                log_file.parent.mkdir(parents=True, exist_ok=True)
+                handle = stack.enter_context(log_file.open("a", encoding="utf-8", buffering=1))
+            except OSError as exc:
+                typer.echo(f"error: cannot write {log_file}: {exc.strerror}", err=True)
+                raise typer.Exit(2) from exc
+            log_stream = cast(IO[str], TeeStream(sys.stdout, handle))  # a TextIOBase is an IO[str] at run time
+            # EMF blobs are printed to stdout by Powertools Metrics: route them through the tee too.
+            stack.enter_context(contextlib.redirect_stdout(log_stream))
+        obs = Observability.from_settings(settings, log_stream=log_stream)
+        service = InferenceService.from_settings(settings, obs.logger)
+        if weights is not None:
+            service.weights = FixedABWeights(weights, obs.logger)
+        if not service.models:
+            typer.echo(f"warning: no model loaded from {models}: {service.load_errors}", err=True)
+        handler = make_handler(create_app(service, obs), obs)
+        try:
+            server = make_server(handler, port=port)
+        except OSError as exc:
+            typer.echo(f"error: cannot listen on {LOOPBACK}:{port}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from exc
+        notes = f"models: {sorted(service.models)}"
+        if weights is not None:
+            notes += f"; ab weights: {weights.model_dump_json()}"
+        if log_file is not None:
+            notes += f"; logs also to {log_file}"
+        typer.echo(f"serving http://{LOOPBACK}:{server.server_port} ({notes}); Ctrl+C stops", err=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+
+
+def smoke(
+    url: Annotated[str, typer.Option("--url", help="Base URL, e.g. https://id.execute-api.region.amazonaws.com/prod")],
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="DQP_API_KEY", help="x-api-key for the stage.")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds per request.")] = 30.0,
+) -> None:
+    """Check /health, /models and /predict (each model, with and without explain, and an invalid request)."""
+    from dq_platform.inference.smoke import format_results, run_smoke
+
+    try:
+        results = run_smoke(url, api_key=api_key, timeout_s=timeout)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(format_results(results))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def openapi(
+    out: Annotated[Path, typer.Option("--out", help="Where the document goes.")] = Path("docs/openapi.json"),
+    check: Annotated[bool, typer.Option("--check", help="Fail if the committed document is out of date.")] = False,
+) -> None:
+    """Regenerate the OpenAPI document from the resolver (or check it for drift)."""
+    from dq_platform.inference.openapi import openapi_is_current, write_openapi
+
+    if check:
+        if not openapi_is_current(out):
+            typer.echo(f"{out} is out of date: run `dqp openapi`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out} is current")
+        return
+    typer.echo(f"wrote {write_openapi(out)}")
+
+
+def events(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the sample API Gateway events.")] = Path("events"),
+    check: Annotated[bool, typer.Option("--check", help="Fail if the stored events are out of date.")] = False,
+) -> None:
+    """Regenerate events/*.json and the pre-traffic hook's copy of them (or check both for drift)."""
+    from dq_platform.inference.events import stale_events, write_events
+
+    folders = (out, HOOK_EVENTS)
+    if check:
+        stale = stale_events(*folders)
+        if stale:
+            typer.echo("out of date: " + ", ".join(str(p) for p in stale) + " (run `dqp events`)", err=True)
+            raise typer.Exit(1)
+        typer.echo("events are current")
+        return
+    for path in write_events(*folders):
+        typer.echo(f"wrote {path}")

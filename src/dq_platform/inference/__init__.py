@@ -1,0 +1,1 @@
+"""The inference API: one Powertools resolver served by Lambda, `dqp serve` and the tests alike."""

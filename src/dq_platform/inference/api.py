@@ -1,0 +1,338 @@
+"""The Powertools resolver behind every entry point (Lambda, `dqp serve`, tests, OpenAPI).
+
+Domain errors are mapped to HTTP here and nowhere else. Request text never reaches a log, a trace or an
+error body: only its sha256 and length do (CONTRACTS.md, inference logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import IO, TYPE_CHECKING, Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.metrics import MetricUnit
+
+from dq_platform import __version__
+from dq_platform.inference.errors import InferenceError
+from dq_platform.inference.schemas import (
+    ErrorDetail,
+    ErrorResponse,
+    HealthResponse,
+    ModelsResponse,
+    PredictRequest,
+    PredictResponse,
+)
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from dq_platform.inference.service import InferenceService
+    from dq_platform.inference.settings import InferenceSettings
+
+PREDICT_PATH = "/predict"
+API_TITLE = "dq-compliance-platform inference API"
+# A caller may pass its own correlation id; anything else falls back to API Gateway's request id.
+_CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# The /health and /models invocations publish no application metrics; that is expected.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Observability:
+    logger: Logger
+    tracer: Tracer
+    metrics: Metrics
+
+    @classmethod
+    def from_settings(cls, settings: InferenceSettings, log_stream: IO[str] | None = None) -> Observability:
+        """`log_stream` redirects the JSON logs (Powertools' `logger_handler`), e.g. to inspect them."""
+        handler = logging.StreamHandler(log_stream) if log_stream is not None else None
+        return cls(
+            logger=Logger(service=settings.service_name, logger_handler=handler),
+            # Patch only botocore (SSM, S3 calls): patching every installed library costs cold start.
+            tracer=Tracer(service=settings.service_name, patch_modules=["botocore"]),
+            metrics=Metrics(namespace=settings.metrics_namespace, service=settings.service_name),
+        )
+
+
+# Per-invocation facts about a /predict call, collected by the route and the error handlers and
+# written once by the handler as the "prediction" record.
+_audit: ContextVar[dict[str, Any] | None] = ContextVar("dqp_inference_audit", default=None)
+
+
+def _audit_update(**fields: Any) -> None:
+    current = _audit.get()
+    if current is not None:
+        current.update(fields)
+
+
+def _error_responses(*codes: int) -> dict[int, OpenAPIResponse]:
+    text = {
+        400: "Malformed request (for example invalid JSON).",
+        413: "`text` is over the size limit.",
+        422: "The body does not match the request schema (missing/empty `text`, unknown `model`, ...).",
+        500: "Unexpected error; the body carries the correlation id to quote.",
+        503: "The requested model (or every model) is missing or failed to load.",
+    }
+    return {
+        code: {"description": text[code], "content": {"application/json": {"model": ErrorResponse}}} for code in codes
+    }
+
+
+def _error(
+    status: int, code: str, message: str, logger: Logger, details: list[ErrorDetail] | None = None
+) -> Response[Any]:
+    body = ErrorResponse(error=code, message=message, correlation_id=logger.get_correlation_id(), details=details or [])
+    _audit_update(error=code)
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump_json(),
+    )
+
+
+def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
+    # Only location, type and pydantic's message: never `input`, which would echo the text back.
+    details: list[ErrorDetail] = []
+    for err in exc.errors():
+        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+        details.append(ErrorDetail(loc=loc, type=str(err.get("type", "")), msg=str(err.get("msg", ""))))
+    return details
+
+
+def create_app(service: InferenceService, obs: Observability) -> APIGatewayRestResolver:
+    # debug=False explicitly: Powertools' debug mode prints whole events, text included.
+    app = APIGatewayRestResolver(enable_validation=True, debug=False)
+    logger = obs.logger
+
+    @app.get(
+        "/health",
+        summary="Liveness and model status",
+        description="`degraded` lists why a model is missing, corrupt or not the version the deployment expects.",
+        tags=["ops"],
+        responses={200: {"description": "Status", "content": {"application/json": {"model": HealthResponse}}}},
+    )
+    def health() -> HealthResponse:
+        return service.health()
+
+    @app.get(
+        "/models",
+        summary="Models, their versions and metrics, and the A/B weights in force",
+        tags=["models"],
+        responses={200: {"description": "Models", "content": {"application/json": {"model": ModelsResponse}}}},
+    )
+    def models() -> ModelsResponse:
+        return service.describe_models()
+
+    @app.post(
+        PREDICT_PATH,
+        summary="Classify a clause as HighRisk/LowRisk",
+        description="`model: auto` follows the A/B weights (sticky on `doc_id`); the response names the "
+        "model that answered. `explain: true` adds top terms (and a pre-signed SHAP link when one was "
+        "precomputed).",
+        tags=["predict"],
+        responses={
+            200: {"description": "Prediction", "content": {"application/json": {"model": PredictResponse}}},
+            **_error_responses(400, 413, 422, 500, 503),
+        },
+    )
+    def predict(request: Annotated[PredictRequest, Body()]) -> PredictResponse:
+        request_id = app.current_event.request_context.request_id
+        # Hashes first, so a request refused below (413, 503) is still traceable without its text.
+        _audit_update(
+            **_hashes(request),
+            requested_model=request.model,
+            variant="auto" if request.model == "auto" else "explicit",
+        )
+        result = service.predict(request, request_id)
+        _audit_update(**result.audit)
+        return result.response
+
+    def on_validation(exc: RequestValidationError) -> Response[Any]:
+        details = _validation_details(exc)
+        if any(d.type == "json_invalid" for d in details):
+            return _error(400, "invalid_json", "the request body is not valid JSON", logger, details)
+        if any(d.type == "string_too_long" and d.loc[-1:] == ["text"] for d in details):
+            return _error(413, "payload_too_large", "`text` is over the size limit", logger, details)
+        fields = sorted({".".join(str(p) for p in d.loc[1:]) or "body" for d in details})
+        return _error(422, "validation_error", f"invalid request field(s): {', '.join(fields)}", logger, details)
+
+    def on_domain_error(exc: InferenceError) -> Response[Any]:
+        if exc.status_code >= 500:
+            logger.error("request failed", extra={"error": exc.code, "reason": exc.message})
+        return _error(exc.status_code, exc.code, exc.message, logger)
+
+    def on_not_found(exc: NotFoundError) -> Response[Any]:
+        return _error(404, "not_found", "no such route; see GET /health, GET /models, POST /predict", logger)
+
+    def on_unexpected(exc: Exception) -> Response[Any]:
+        # The stack (file, line, code) goes to the log under the correlation id, but not the exception's
+        # message, which could quote request text; the caller gets the id only.
+        stack = traceback.format_tb(exc.__traceback__)
+        logger.error("unhandled error", extra={"error": type(exc).__name__, "stack": stack})
+        return _error(500, "internal_error", "unexpected error; quote the correlation id", logger)
+
+    # Registered by call, not decorator syntax: Powertools' registration decorators are untyped.
+    app.exception_handler(RequestValidationError)(on_validation)
+    app.exception_handler(InferenceError)(on_domain_error)
+    app.not_found(on_not_found)
+    app.exception_handler(Exception)(on_unexpected)
+
+    return app
+
+
+def _hashes(request: PredictRequest) -> dict[str, Any]:
+    from dq_platform.inference.service import sha256_hex
+
+    fields: dict[str, Any] = {"text_sha256": sha256_hex(request.text), "text_length": len(request.text)}
+    if request.doc_id is not None:
+        fields["doc_id_sha256"] = sha256_hex(request.doc_id)
+    return fields
+
+
+def _hashes_from_body(event: dict[str, Any]) -> dict[str, Any]:
+    """Hashes for a request that failed validation, so even rejected text is traceable, never logged."""
+    import json
+
+    from dq_platform.inference.service import sha256_hex
+
+    body = event.get("body")
+    if not isinstance(body, str) or event.get("isBase64Encoded"):
+        return {}
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return {}
+    text = payload.get("text") if isinstance(payload, dict) else None
+    return {"text_sha256": sha256_hex(text), "text_length": len(text)} if isinstance(text, str) else {}
+
+
+def _correlation_id(event: dict[str, Any]) -> str:
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    given = headers.get("x-correlation-id")
+    if isinstance(given, str) and _CORRELATION_RE.match(given):
+        return given
+    return str((event.get("requestContext") or {}).get("requestId") or "")
+
+
+def _set_header(response: dict[str, Any], name: str, value: str) -> None:
+    if "multiValueHeaders" in response:
+        response["multiValueHeaders"][name] = [value]
+    else:
+        response.setdefault("headers", {})[name] = value
+
+
+def make_handler(app: APIGatewayRestResolver, obs: Observability) -> Handler:
+    """The Lambda entry point around `app`: correlation id, trace, metrics, the "prediction" record."""
+    logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics
+
+    @logger.inject_lambda_context(log_event=False, clear_state=True)
+    # No response capture: a trace must never hold payloads (explanations quote words of the text).
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        start = time.perf_counter()
+        correlation_id = _correlation_id(event)
+        logger.set_correlation_id(correlation_id)
+        is_predict = event.get("resource") == PREDICT_PATH or event.get("path") == PREDICT_PATH
+        token = _audit.set({} if is_predict else None)
+        try:
+            response = app.resolve(event, context)
+            fields = _audit.get() or {}
+            if is_predict and "text_sha256" not in fields:
+                fields.update(_hashes_from_body(event))
+        finally:
+            _audit.reset(token)
+        _set_header(response, "X-Correlation-Id", correlation_id)
+        if is_predict:
+            status = int(response.get("statusCode", 500))
+            latency_ms = round((time.perf_counter() - start) * 1000.0, 3)
+            _record_prediction(obs, event, correlation_id, fields, status, latency_ms)
+            if fields.get("model"):
+                _set_header(response, "X-Model", str(fields["model"]))
+                _set_header(response, "X-Model-Version", str(fields.get("model_version", "")))
+        return response
+
+    return handler  # type: ignore[no-any-return]
+
+
+def _record_prediction(
+    obs: Observability,
+    event: dict[str, Any],
+    correlation_id: str,
+    fields: dict[str, Any],
+    status: int,
+    latency_ms: float,
+) -> None:
+    model = str(fields.get("model") or "none")
+    record = {
+        "request_id": (event.get("requestContext") or {}).get("requestId"),
+        "correlation_id": correlation_id,
+        "model": fields.get("model"),
+        "model_version": fields.get("model_version"),
+        "variant": fields.get("variant"),
+        "label": fields.get("label"),
+        "confidence": fields.get("confidence"),
+        "latency_ms": latency_ms,
+        "status_code": status,
+    }
+    for key in (
+        "requested_model",
+        "text_sha256",
+        "text_length",
+        "doc_id_sha256",
+        "shadow_model",
+        "shadow_model_version",
+        "shadow_label",
+        "shadow_agree",
+        "fallback_from",
+        "explanation_type",
+        "ab_weights_source",
+        "error",
+    ):
+        if key in fields:
+            record[key] = fields[key]
+    obs.logger.info("prediction", extra=record)
+    obs.tracer.put_annotation("Model", model)
+    obs.tracer.put_annotation("StatusCode", str(status))
+    metrics = obs.metrics
+    metrics.add_dimension("Model", model)
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    if status < HTTPStatus.BAD_REQUEST:
+        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    if "shadow_agree" in fields:
+        metrics.add_metric(
+            name="ShadowAgreement", unit=MetricUnit.Percent, value=100.0 if fields["shadow_agree"] else 0.0
+        )
+
+
+def openapi_json(app: APIGatewayRestResolver) -> str:
+    """The committed OpenAPI document (docs/openapi.json): generated, never edited by hand."""
+    return app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=__version__,
+        description="Contract-clause risk classification (baseline TF-IDF and MiniLM/ONNX) with "
+        "explanations, a sustained A/B split for `model: auto`, and operational endpoints. Request text "
+        "is never logged.",
+        security_schemes={"api_key": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+        security=[{"api_key": []}],
+    )

@@ -1,0 +1,111 @@
+"""Request and response bodies of the API: the seed's contract, validated by Powertools.
+
+These models generate the committed OpenAPI document, so a change here is an API change.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dq_platform.inference.settings import TEXT_LIMIT_CHARS
+
+ModelChoice = Literal["auto", "baseline", "transformer"]
+# doc_id becomes part of an S3 key (explanations/<model>/<doc_id>.json): keep it to a safe segment.
+DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    text: str = Field(
+        min_length=1,
+        max_length=TEXT_LIMIT_CHARS,
+        description=f"Clause or contract text to classify (1..{TEXT_LIMIT_CHARS} characters). Never logged.",
+    )
+    model: ModelChoice = Field(
+        default="auto",
+        description="`auto` follows the A/B weights; `baseline` or `transformer` pins the model.",
+    )
+    explain: bool = Field(default=False, description="Return the top terms behind the prediction.")
+    doc_id: str | None = Field(
+        default=None,
+        pattern=DOC_ID_PATTERN,
+        description="Document id: makes A/B assignment sticky and finds precomputed SHAP explanations.",
+    )
+
+
+class TermWeight(BaseModel):
+    term: str
+    weight: float
+
+
+class ExplanationOut(BaseModel):
+    type: str = Field(
+        description="`linear-contributions`, `shap-partition` (precomputed), `occlusion` (on the fly) or `unavailable`."
+    )
+    top_terms: list[TermWeight] = Field(default_factory=list)
+    html_url: str | None = Field(default=None, description="Pre-signed link to SHAP's HTML (<= 15 min).")
+    reason: str | None = Field(default=None, description="Why no explanation is given (type `unavailable`).")
+
+
+class Timings(BaseModel):
+    pre: float = Field(description="Milliseconds spent before inference (routing, configuration).")
+    infer: float = Field(description="Milliseconds in the model.")
+    post: float = Field(description="Milliseconds after inference (explanation, shadow run).")
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model: Literal["baseline", "transformer"] = Field(description="The model that answered.")
+    label: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    explanation: ExplanationOut | None = Field(default=None, description="Present when `explain` was true.")
+    timings_ms: Timings
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str = Field(description="Version of the dq-compliance-platform package serving the API.")
+    models_loaded: dict[str, str] = Field(description="Loaded model name -> model version.")
+    degraded_reasons: list[str] = Field(default_factory=list)
+
+
+class ABWeightsOut(BaseModel):
+    baseline: float
+    transformer: float
+    shadow_rate: float
+    source: str = Field(description="Where the weights came from: an SSM parameter name or `default`.")
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    version: str | None
+    kind: str | None
+    loaded: bool
+    quantization: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+    error: str | None = Field(default=None, description="Why the model is not loaded.")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+    ab_weights: ABWeightsOut
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    type: str
+    msg: str
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="Machine-readable error code.")
+    message: str = Field(description="What was wrong; never echoes the request text.")
+    correlation_id: str | None = None
+    details: list[ErrorDetail] = Field(default_factory=list)

@@ -1,0 +1,155 @@
+"""Smoke checks of a running API (deployed stage, `sam local start-api` or `dqp serve`).
+
+The seed's test script as a library: `dqp smoke` prints these results and fails on any failure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from dq_platform.inference.events import HIGH_RISK_TEXT, LOW_RISK_TEXT, SMOKE_DOC_ID
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    status: int | None
+    latency_ms: float
+    detail: str = ""
+
+
+@dataclass
+class _Reply:
+    status: int | None
+    body: Any
+    latency_ms: float
+    error: str = ""
+
+
+class SmokeClient:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 30.0) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"--url must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout_s = timeout_s
+
+    def call(self, method: str, path: str, payload: Any = None) -> _Reply:
+        data = json.dumps(payload).encode() if payload is not None else None
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.api_key:
+            headers["x-api-key"] = self.api_key
+        req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)  # noqa: S310
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 (URL scheme checked)
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            return _Reply(None, None, (time.perf_counter() - start) * 1000, f"{type(exc).__name__}: {exc}")
+        latency = (time.perf_counter() - start) * 1000
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            return _Reply(status, None, latency, "response is not JSON")
+        return _Reply(status, body, latency)
+
+
+def _result(name: str, reply: _Reply, problems: list[str]) -> CheckResult:
+    if reply.error:
+        problems = [reply.error, *problems]
+    return CheckResult(name, not problems, reply.status, round(reply.latency_ms, 1), "; ".join(problems))
+
+
+def run_smoke(base_url: str, api_key: str | None = None, timeout_s: float = 30.0) -> list[CheckResult]:
+    client = SmokeClient(base_url, api_key, timeout_s)
+    results: list[CheckResult] = []
+
+    reply = client.call("GET", "/health")
+    problems = [] if reply.status == 200 else [f"expected 200, got {reply.status}"]
+    if isinstance(reply.body, dict) and reply.body.get("status") != "ok":
+        problems.append(f"status {reply.body.get('status')!r}: {reply.body.get('degraded_reasons')}")
+    results.append(_result("GET /health", reply, problems))
+
+    reply = client.call("GET", "/models")
+    labels: set[str] = set()
+    problems = [] if reply.status == 200 else [f"expected 200, got {reply.status}"]
+    if isinstance(reply.body, dict):
+        for info in reply.body.get("models", []):
+            labels.update(info.get("labels") or [])
+            if not info.get("loaded"):
+                problems.append(f"model {info.get('name')} not loaded: {info.get('error')}")
+        if "ab_weights" not in reply.body:
+            problems.append("no ab_weights")
+    elif not reply.error:
+        problems.append("body is not an object")
+    results.append(_result("GET /models", reply, problems))
+
+    for model in ("baseline", "transformer", "auto"):
+        for explain in (False, True):
+            text = HIGH_RISK_TEXT if explain else LOW_RISK_TEXT
+            payload = {"text": text, "model": model, "explain": explain, "doc_id": SMOKE_DOC_ID}
+            reply = client.call("POST", "/predict", payload)
+            results.append(
+                _result(
+                    f"POST /predict model={model} explain={explain}", reply, _check_prediction(reply, payload, labels)
+                )
+            )
+
+    reply = client.call("POST", "/predict", {"text": "", "model": "nonexistent"})
+    problems = []
+    if reply.status is None or not 400 <= reply.status < 500:
+        problems.append(f"expected a 4xx, got {reply.status}")
+    if not isinstance(reply.body, dict) or not reply.body.get("message"):
+        problems.append("error body has no message")
+    results.append(_result("POST /predict invalid request", reply, problems))
+    return results
+
+
+def _check_prediction(reply: _Reply, payload: dict[str, Any], labels: set[str]) -> list[str]:
+    if reply.status != 200:
+        message = reply.body.get("message") if isinstance(reply.body, dict) else None
+        return [f"expected 200, got {reply.status}" + (f": {message}" if message else "")]
+    body = reply.body
+    if not isinstance(body, dict):
+        return ["body is not an object"]
+    problems: list[str] = []
+    if payload["model"] != "auto" and body.get("model") != payload["model"]:
+        problems.append(f"answered by {body.get('model')!r}, asked for {payload['model']!r}")
+    if body.get("model") not in ("baseline", "transformer"):
+        problems.append(f"unknown model {body.get('model')!r}")
+    if labels and body.get("label") not in labels:
+        problems.append(f"label {body.get('label')!r} not in {sorted(labels)}")
+    confidence = body.get("confidence")
+    if not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
+        problems.append(f"confidence {confidence!r} not in [0, 1]")
+    if set((body.get("timings_ms") or {}).keys()) != {"pre", "infer", "post"}:
+        problems.append("timings_ms must have pre, infer, post")
+    explanation = body.get("explanation")
+    if payload["explain"] and not (isinstance(explanation, dict) and explanation.get("type")):
+        problems.append("explain=true but no explanation")
+    if not payload["explain"] and explanation is not None:
+        problems.append("explain=false but an explanation came back")
+    return problems
+
+
+def format_results(results: list[CheckResult]) -> str:
+    width = max(len(r.name) for r in results)
+    lines = []
+    for r in results:
+        mark = "PASS" if r.ok else "FAIL"
+        status = str(r.status) if r.status is not None else "---"
+        line = f"{mark}  {r.name:<{width}}  {status:>3}  {r.latency_ms:8.1f} ms"
+        lines.append(f"{line}  {r.detail}" if r.detail else line)
+    failed = sum(not r.ok for r in results)
+    lines.append(f"{len(results) - failed}/{len(results)} checks passed")
+    return "\n".join(lines)
