@@ -54,6 +54,19 @@ ENGINE ?= duckdb
 demo: install ## the whole platform locally: data, DQ pipeline, training, explanations, API (Ctrl-C stops)
 	$(BIN)/dqp demo --engine $(ENGINE)
 
+build/models/transformer/manifest.json:
+	$(MAKE) install
+	$(BIN)/dqp train --sample --out build/models
+
+sample-models: build/models/transformer/manifest.json ## real baseline + MiniLM trained on generated sample clauses (build/models)
+
+BENCH_ROWS ?= 1000000
+bench: install sample-models ## benchmarks (print numbers): DQ engines vs GE, model latency/cold start, API cost
+	$(BIN)/pip install --quiet "great-expectations==1.24.1"
+	$(BIN)/python benchmarks/dq_bench.py --rows $(BENCH_ROWS)
+	$(BIN)/python benchmarks/models_bench.py
+	$(BIN)/python benchmarks/inference_bench.py
+
 lint: install ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -75,7 +88,7 @@ test-integration: install
 test-infra: install wheels ## cfn-lint, sam validate --lint, checkov and template property tests
 	$(BIN)/pytest -m infra $(PYTEST_ARGS)
 
-test-e2e: install wheels ## sam build + sam local invoke/start-api on a real Docker engine (installs docker.io if missing)
+test-e2e: install wheels sample-models ## sam build + sam local invoke/start-api on a real Docker engine (installs docker.io if missing)
 	$(BIN)/pytest -m e2e tests/e2e $(PYTEST_ARGS)
 
 validate: tools ## lint every template (sam validate does not descend into nested ones)

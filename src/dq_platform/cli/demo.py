@@ -1,0 +1,54 @@
+"""`dqp demo`: run the platform end to end locally (the README's main command)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from dq_platform.demo import DemoConfig, DemoError, run_demo
+
+
+def demo(
+    workdir: Path = typer.Option(Path(".local/demo"), "--workdir", help="Stands in for the buckets."),
+    engine: str = typer.Option(
+        os.environ.get("ENGINE", "duckdb"), "--engine", help="duckdb (default) or spark; env ENGINE."
+    ),
+    rows: int = typer.Option(2000, "--rows", min=50, help="Sample contract records to generate."),
+    data: list[str] = typer.Option(
+        [],
+        "--data",
+        help="Real clause CSVs to train and evaluate on (env DQP_DEMO_DATA, comma-separated), "
+        "e.g. ../shared/data/contract-clauses/claudette2019_tos_sentences.csv.",
+    ),
+    tiny: bool = typer.Option(False, "--tiny", help="Tiny random transformer instead of MiniLM (fast; tests)."),
+    epochs: int = typer.Option(1, "--epochs", min=1),
+    max_length: int = typer.Option(64, "--max-length", min=8, max=512),
+    max_train_rows: int | None = typer.Option(None, "--max-train-rows", min=10, help="Subsample training."),
+    port: int = typer.Option(3000, "--port", min=1, max=65535, help="API port on 127.0.0.1."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Keep serving until Ctrl-C (default) or exit."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Generate data, run the DQ pipeline, train, explain, evaluate, serve and query the API."""
+    env_data = [d for d in os.environ.get("DQP_DEMO_DATA", "").split(",") if d.strip()]
+    if engine not in ("duckdb", "spark"):
+        raise typer.BadParameter("choose duckdb or spark", param_hint="--engine")
+    cfg = DemoConfig(
+        workdir=workdir,
+        engine=engine,
+        rows=rows,
+        data=data or env_data,
+        tiny=tiny,
+        epochs=epochs,
+        max_length=max_length,
+        max_train_rows=max_train_rows,
+        port=port,
+        serve=serve,
+        seed=seed,
+    )
+    try:
+        run_demo(cfg, typer.echo)
+    except DemoError as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from exc

@@ -1,0 +1,376 @@
+"""`dqp demo`: the whole platform end to end on this machine, with no AWS account and no Docker.
+
+Each step runs the same `dqp` command a user would type, in a child process, so the demo proves the
+CLI as shipped and shows its own progress bars. Local folders under the work directory stand in for
+the buckets (raw, processed, analytics), exactly as DESIGN decision 9 describes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dq_platform.reports.dq_report import write_dq_report
+from dq_platform.sample_data import generate_clauses
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_RULESET = REPO_ROOT / "glue" / "rulesets" / "contracts.dqdl"
+Echo = Callable[[str], None]
+
+
+class DemoError(Exception):
+    """A demo step failed; the message names the step and where its output is."""
+
+
+@dataclass
+class DemoConfig:
+    workdir: Path
+    engine: str = "duckdb"
+    rows: int = 2000
+    malformed: int = 6
+    data: Sequence[str] = ()  # real clause CSVs (e.g. ../shared/data/contract-clauses/...) instead of sample data
+    tiny: bool = False  # a tiny random transformer (tests); the demo default fine-tunes MiniLM quickly
+    epochs: int = 1
+    max_length: int = 64
+    max_train_rows: int | None = None
+    explain_limit: int = 5
+    port: int = 3000
+    serve: bool = True
+    seed: int = 0
+    ruleset: Path = DEFAULT_RULESET
+
+
+@dataclass
+class Prediction:
+    model_requested: str
+    model: str
+    label: str
+    confidence: float
+    explanation_type: str
+    top_terms: list[str]
+    timings_ms: dict[str, float]
+    wall_ms: float
+
+
+@dataclass
+class DemoSummary:
+    dq: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    predictions: list[Prediction] = field(default_factory=list)
+    smoke_ok: bool = False
+    reports: dict[str, Path] = field(default_factory=dict)
+    steps_s: dict[str, float] = field(default_factory=dict)
+
+
+def _dqp(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dq_platform", *args]
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("POWERTOOLS_SERVICE_NAME", "dqp-demo")
+    env.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    return env
+
+
+class Demo:
+    def __init__(self, cfg: DemoConfig, echo: Echo = print) -> None:
+        self.cfg = cfg
+        self.echo = echo
+        self.w = cfg.workdir.resolve()
+        self.raw = self.w / "raw" / "incoming"
+        self.dq_out = self.w / "dq"
+        self.processed = self.dq_out / "processed"
+        self.models = self.w / "models"
+        self.analytics = self.w / "analytics"
+        self.reports = self.w / "reports"
+        self.logs = self.w / "logs"
+        self.summary = DemoSummary()
+        self._step = 0
+
+    # -------------------------------------------------------------------- plumbing
+    @contextlib.contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        self._step += 1
+        self.echo(f"\n==> [{self._step}/8] {title}")
+        t0 = time.perf_counter()
+        yield
+        self.summary.steps_s[title] = time.perf_counter() - t0
+
+    def run(self, name: str, *args: str) -> None:
+        """Run one dqp command; its output streams to the terminal and a log file."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{self._step:02d}-{name}.log"
+        with log.open("w", encoding="utf-8") as fh:
+            proc = subprocess.Popen(  # noqa: S603  (our own CLI, arguments built here, no shell)
+                _dqp(*args),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=_child_env(),
+                cwd=REPO_ROOT,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fh.write(line)
+                self.echo("    " + line.rstrip("\n"))
+            rc = proc.wait()
+        if rc != 0:
+            raise DemoError(f"step '{name}' failed (exit {rc}); see {log}")
+
+    # -------------------------------------------------------------------- steps
+    def generate(self) -> None:
+        with self.step("Generating sample contract records with realistic defects"):
+            self.raw.mkdir(parents=True, exist_ok=True)
+            self.run(
+                "sample",
+                "sample",
+                "records",
+                "--out",
+                str(self.raw / "contracts.csv"),
+                "--rows",
+                str(self.cfg.rows),
+                "--malformed",
+                str(self.cfg.malformed),
+                "--seed",
+                str(self.cfg.seed),
+            )
+
+    def data_quality(self) -> None:
+        with self.step(f"Running the data-quality pipeline (DQDL on {self.cfg.engine})"):
+            self.run(
+                "dq-run",
+                "dq",
+                "run",
+                "--ruleset",
+                str(self.cfg.ruleset),
+                "--input",
+                str(self.raw),
+                "--output",
+                str(self.dq_out),
+                "--engine",
+                self.cfg.engine,
+            )
+            results_path = self.dq_out / "results.json"
+            results = json.loads(results_path.read_text(encoding="utf-8"))
+            self.summary.dq = results
+            history_dir = self.w / "dq-history"
+            history_dir.mkdir(parents=True, exist_ok=True)
+            history = sorted(p for p in history_dir.glob("*.json") if p.stem != results["run_id"])
+            (history_dir / f"{results['run_id']}.json").write_text(json.dumps(results), encoding="utf-8")
+            report = write_dq_report(results_path, self.reports / "dq-report.html", self.dq_out / "quarantine", history)
+            self.summary.reports["data-quality report"] = report
+            if results.get("status") == "HALTED":
+                raise DemoError(f"the ruleset halted the run ({results.get('halted_by')}); see {report}")
+
+    def train(self) -> None:
+        data = list(self.cfg.data) or [str(self.processed)]
+        what = (
+            "tiny transformer" if self.cfg.tiny else f"MiniLM, {self.cfg.epochs} epoch(s), {self.cfg.max_length} tokens"
+        )
+        with self.step(f"Training the baseline and the transformer ({what})"):
+            args = ["train", "--out", str(self.models), "--epochs", str(self.cfg.epochs)]
+            args += ["--max-length", str(self.cfg.max_length), "--seed", str(self.cfg.seed)]
+            for d in data:
+                args += ["--data", d]
+            if self.cfg.tiny:
+                args.append("--tiny")
+            if self.cfg.max_train_rows:
+                args += ["--max-train-rows", str(self.cfg.max_train_rows)]
+            args.append("--no-checkpoint")
+            self.run("train", *args)
+            for name in ("baseline", "transformer"):
+                manifest = json.loads((self.models / name / "manifest.json").read_text(encoding="utf-8"))
+                self.summary.metrics[name] = manifest
+
+    def explain(self) -> None:
+        source = self.cfg.data[0] if self.cfg.data else str(self.processed)
+        with self.step("Precomputing SHAP explanations for the transformer"):
+            self.run(
+                "explain",
+                "explain",
+                "--models",
+                str(self.models),
+                "--input",
+                source,
+                "--out",
+                str(self.analytics),
+                "--limit",
+                str(self.cfg.explain_limit),
+            )
+            html = sorted((self.analytics / "explanations" / "transformer").glob("*.html"))
+            if html:
+                self.summary.reports["SHAP text plot (example)"] = html[0]
+
+    def evaluate(self) -> None:
+        data = list(self.cfg.data) or [str(self.processed)]
+        with self.step("Evaluating both models next to a length-only baseline"):
+            args = ["evaluate", "--models", str(self.models), "--out", str(self.reports / "evaluation")]
+            for d in data:
+                args += ["--data", d]
+            self.run("evaluate", *args)
+            for png in sorted((self.reports / "evaluation").glob("*.png")):
+                self.summary.reports[f"evaluation plot {png.stem}"] = png
+
+    def start_api(self) -> subprocess.Popen[bytes]:
+        self._step += 1
+        self.echo(f"\n==> [{self._step}/8] Starting the API on http://127.0.0.1:{self.cfg.port}")
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = (self.logs / "serve.log").open("wb")
+        proc = subprocess.Popen(  # noqa: S603  (our own CLI, arguments built here, no shell)
+            _dqp(
+                "serve",
+                "--port",
+                str(self.cfg.port),
+                "--models",
+                str(self.models),
+                "--analytics",
+                str(self.analytics),
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
+            cwd=REPO_ROOT,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise DemoError(f"dqp serve exited with {proc.returncode}; see {self.logs / 'serve.log'}")
+            with contextlib.suppress(OSError):
+                status, body = _http("GET", self.url("/health"))
+                if status == 200:
+                    self.echo(f"    /health: {body.get('status')}, models loaded: {body.get('models_loaded', '')}")
+                    return proc
+            time.sleep(0.3)
+        proc.terminate()
+        raise DemoError("the API did not answer /health within 90 s")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.cfg.port}{path}"
+
+    def exercise_api(self) -> None:
+        with self.step("Sending example requests (each model, A/B auto, smoke checks)"):
+            clauses = generate_clauses(40, seed=self.cfg.seed + 99)
+            examples = [next(c for c in clauses if c["label"] == lab) for lab in ("HighRisk", "LowRisk")]
+            for i, clause in enumerate(examples):
+                for model in ("baseline", "transformer", "auto"):
+                    payload = {"text": clause["text"], "model": model, "explain": True, "doc_id": f"DEMO-{i}"}
+                    t0 = time.perf_counter()
+                    status, body = _http("POST", self.url("/predict"), payload)
+                    wall = (time.perf_counter() - t0) * 1000
+                    if status != 200:
+                        raise DemoError(f"/predict ({model}) answered {status}: {body}")
+                    expl = body.get("explanation") or {}
+                    self.summary.predictions.append(
+                        Prediction(
+                            model_requested=model,
+                            model=body["model"],
+                            label=body["label"],
+                            confidence=float(body["confidence"]),
+                            explanation_type=str(expl.get("type")),
+                            top_terms=[str(t.get("term")) for t in (expl.get("top_terms") or [])[:4]],
+                            timings_ms={k: float(v) for k, v in (body.get("timings_ms") or {}).items()},
+                            wall_ms=wall,
+                        )
+                    )
+            # A stream of `auto` traffic with distinct doc ids shows the 90/10 split in the A/B report.
+            for i in range(200):
+                clause = clauses[i % len(clauses)]
+                _http("POST", self.url("/predict"), {"text": clause["text"], "doc_id": f"AB-{i:04d}"})
+            self.run("smoke", "smoke", "--url", self.url(""))
+            self.summary.smoke_ok = True
+
+    def ab_report(self) -> None:
+        with self.step("Writing the A/B report from the API's logs"):
+            out = self.reports / "ab"
+            self.run("ab-report", "ab-report", "--logs", str(self.logs / "serve.log"), "--out", str(out))
+            html = out / "ab-report.html"
+            if html.exists():
+                self.summary.reports["A/B report"] = html
+
+    # -------------------------------------------------------------------- summary
+    def print_summary(self) -> None:
+        s, e = self.summary, self.echo
+        dq = s.dq
+        e("\n" + "=" * 78)
+        e("Summary")
+        e("=" * 78)
+        e(
+            f"Data quality: status {dq.get('status')}, score {100 * float(dq.get('score') or 0):.1f}%, "
+            f"rows in {dq.get('rows_in')} = processed {dq.get('rows_processed')} + "
+            f"quarantined {dq.get('rows_quarantined')}"
+        )
+        reasons = sorted((dq.get("quarantine_reasons") or {}).items(), key=lambda kv: -int(kv[1]))[:5]
+        for reason, count in reasons:
+            e(f"  {count:>5}  {reason}")
+        e("Models (held-out metrics from the manifests):")
+        for name, manifest in s.metrics.items():
+            metrics = manifest.get("metrics") or {}
+            parts = []
+            for dataset, m in metrics.items():
+                if isinstance(m, dict) and "f1" in m:
+                    parts.append(f"{dataset}: F1 {float(m['f1']):.3f} PR-AUC {float(m.get('pr_auc', 0)):.3f}")
+            quant = manifest.get("quantization") or "-"
+            e(f"  {name:<12} v{manifest.get('version')} ({quant}) " + "; ".join(parts))
+        e("Example predictions:")
+        for p in s.predictions:
+            t = p.timings_ms
+            e(
+                f"  {p.model_requested:>11} -> {p.model:<11} {p.label:<8} {p.confidence:.2f}  "
+                f"pre {t.get('pre', 0):.1f} / infer {t.get('infer', 0):.1f} / post {t.get('post', 0):.1f} ms  "
+                f"{p.explanation_type}: {', '.join(p.top_terms)}"
+            )
+        e(f"Smoke checks: {'passed' if s.smoke_ok else 'not run'}")
+        e("Reports:")
+        for name, path in s.reports.items():
+            e(f"  {name:<28} {path}")
+        e("Step times: " + ", ".join(f"{k.split(' (')[0]} {v:.1f}s" for k, v in s.steps_s.items()))
+
+
+def _http(method: str, url: str, payload: Any = None) -> tuple[int, dict[str, Any]]:
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})  # noqa: S310  (loopback URL built here)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310  (loopback URL built here)
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def run_demo(cfg: DemoConfig, echo: Echo = print) -> DemoSummary:
+    """Run every step; with `cfg.serve`, keep the API up until Ctrl-C."""
+    demo = Demo(cfg, echo)
+    demo.generate()
+    demo.data_quality()
+    demo.train()
+    demo.explain()
+    demo.evaluate()
+    server = demo.start_api()
+    try:
+        demo.exercise_api()
+        demo.ab_report()
+        demo.print_summary()
+        if cfg.serve:
+            echo(f"\nServing on http://127.0.0.1:{cfg.port} (try: curl -s {demo.url('/health')}); Ctrl-C stops.")
+            with contextlib.suppress(KeyboardInterrupt):
+                server.wait()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return demo.summary
