@@ -35,6 +35,15 @@ class Storage(Protocol):
     def uri(self, key: str = "") -> str: ...
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def _clean_key(key: str) -> str:
     parts = [p for p in key.replace("\\", "/").split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
@@ -65,6 +74,8 @@ class LocalStorage:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            # mkstemp creates 0600; give the file the mode a plain open() would (images run as non-root).
+            os.chmod(tmp, 0o666 & ~_UMASK)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

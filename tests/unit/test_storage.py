@@ -32,6 +32,12 @@ def test_local_write_leaves_no_temp_files(tmp_path: Path) -> None:
     assert store.read_bytes("x/y.bin") == b"\x02"
 
 
+def test_local_files_get_the_usual_mode_not_mkstemps_0600(tmp_path: Path) -> None:
+    LocalStorage(tmp_path).write_bytes("m/manifest.json", b"{}")
+    mode = (tmp_path / "m" / "manifest.json").stat().st_mode & 0o777
+    assert mode & 0o044 == 0o044  # group and others can read (umask 022 here)
+
+
 def test_local_missing_and_escaping_keys(tmp_path: Path) -> None:
     store = LocalStorage(tmp_path)
     with pytest.raises(StorageError, match="not found"):

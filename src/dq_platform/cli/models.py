@@ -39,12 +39,12 @@ def train(
     out: str = typer.Option(DEFAULT_SAMPLE_OUT, "--out", help="Model root: local folder or s3://bucket/prefix."),
     models: str = typer.Option(",".join(MODEL_NAMES), "--models", help="Comma-separated: baseline,transformer."),
     epochs: int | None = typer.Option(
-        None, "--epochs", min=1, help="Fine-tuning epochs, best on validation kept (default 3; 1 with --sample)."
+        None, "--epochs", min=1, help="Fine-tuning epochs, best on validation kept (default 3; 2 with --sample)."
     ),
     max_length: int = typer.Option(128, "--max-length", min=8, max=512, help="Transformer max tokens."),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     learning_rate: float | None = typer.Option(
-        None, "--lr", help="Transformer peak learning rate (AdamW); default 1e-4 (MiniLM), 1e-3 (--tiny)."
+        None, "--lr", help="Peak learning rate (AdamW); default 1e-4 (MiniLM), 3e-4 (--sample), 1e-3 (--tiny)."
     ),
     splits: str | None = typer.Option(None, "--splits", help="splits.csv (source_doc,split); default: beside data."),
     labels: str = typer.Option("HighRisk,LowRisk", "--labels", help="Allowed labels (comma-separated)."),
@@ -82,10 +82,10 @@ def train(
             labels=label_set,
             positive_label=positive_label,
             seed=seed,
-            epochs=epochs if epochs is not None else (1 if sample else 3),
+            epochs=epochs if epochs is not None else (2 if sample else 3),
             max_length=max_length,
             batch_size=batch_size,
-            learning_rate=learning_rate if learning_rate is not None else (1e-3 if tiny else 1e-4),
+            learning_rate=learning_rate if learning_rate is not None else (1e-3 if tiny else 3e-4 if sample else 1e-4),
             tiny=tiny,
             base_model=base_model,
             torch_threads=threads,
