@@ -19,7 +19,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install tools wheels demo lint format typecheck test test-unit test-integration test-infra \
+.PHONY: help install tools wheels demo lint format typecheck test test-unit test-integration test-infra test-reliability \
         test-e2e bench build validate sample-models diagram dq-artifacts clean
 
 help: ## list the targets
@@ -84,6 +84,9 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test-reliability: install ## fuzzing, bad input, privacy canary, faults, load (sizes: DQP_FUZZ_EXAMPLES, DQP_LOAD_REQUESTS)
+	$(BIN)/pytest -m reliability $(PYTEST_ARGS)
 
 test-infra: install wheels ## cfn-lint, sam validate --lint, checkov and template property tests
 	$(BIN)/pytest -m infra $(PYTEST_ARGS)
