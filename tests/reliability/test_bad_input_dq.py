@@ -169,8 +169,8 @@ def _ruleset(tmp_path: Path, text: str) -> Path:
         pytest.param(
             'Rules = [\n  IsComplete "doc_id",\n  ColumnValues "value_amount" betwen 1 and 3\n]\n',
             3,
-            38,
-            "expected ','",
+            31,
+            "expected ',' or ']'",
             id="misspelt-keyword",
         ),
         pytest.param(
@@ -195,18 +195,17 @@ def test_ruleset_syntax_error_names_line_and_column(
 
 
 def test_missing_comma_between_rules_fails_check_as_it_fails_run(tmp_path: Path) -> None:
-    """DQ defect D1 (reported): `dqp dq check` accepts `IsComplete "doc_id"\\n IsUnique "doc_id"` as ONE
-    rule with three parameters (exit 0, "1 rules"), while `dqp dq run` refuses it. A ruleset that check
-    passes must run; here the second rule silently disappears from check's listing."""
+    """DQ defect D1 (fixed): a missing ',' used to make the next rule's type a parameter of this one, so
+    `dqp dq check` passed a ruleset that `dqp dq run` refused. Both now refuse it at the second rule."""
     rules = _ruleset(tmp_path, 'Rules = [\n  IsComplete "doc_id"\n  IsUnique "doc_id"\n]\n')
     data = write_records(tmp_path / "in.csv", generate_records(5, seed=1), "csv")
     result, out = _run(tmp_path, data, ruleset=rules)
     assert result.exit_code == 1
-    assert "line 2, column 3" in result.output or "line 3, column 3" in result.output
+    assert "line 3, column 3: expected ',' or ']'" in result.output
     assert not out.exists()
     checked = CliRunner().invoke(app, ["dq", "check", str(rules)])
     assert checked.exit_code == 1, checked.output
-    assert "line 2, column 3" in checked.output or "line 3, column 3" in checked.output
+    assert "line 3, column 3: expected ',' or ']'" in checked.output
 
 
 @pytest.mark.parametrize(("action", "exit_code", "status"), [("warn", 0, "SUCCEEDED"), ("halt", 3, "HALTED")])

@@ -6,6 +6,10 @@ error body: only its sha256 and length do (CONTRACTS.md, inference logs).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 import logging
 import re
 import time
@@ -20,7 +24,10 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
@@ -35,6 +42,7 @@ from dq_platform.inference.schemas import (
     PredictRequest,
     PredictResponse,
 )
+from dq_platform.inference.settings import DEFAULT_MAX_BODY_BYTES, TEXT_LIMIT_CHARS
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -44,6 +52,7 @@ if TYPE_CHECKING:
     from dq_platform.inference.settings import InferenceSettings
 
 PREDICT_PATH = "/predict"
+JSON_MEDIA_TYPE = "application/json"
 API_TITLE = "dq-compliance-platform inference API"
 # A caller may pass its own correlation id; anything else falls back to API Gateway's request id.
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -85,9 +94,11 @@ def _audit_update(**fields: Any) -> None:
 
 def _error_responses(*codes: int) -> dict[int, OpenAPIResponse]:
     text = {
-        400: "Malformed request (for example invalid JSON).",
-        413: "`text` is over the size limit.",
-        422: "The body does not match the request schema (missing/empty `text`, unknown `model`, ...).",
+        400: "Malformed request: the body is not UTF-8 JSON (or nests or numbers beyond the parser's limits).",
+        413: "`text` is over the size limit, or the body is over `MAX_BODY_BYTES`.",
+        415: "`Content-Type` is not `application/json`.",
+        422: "The body does not match the request schema (not a JSON object, missing/empty `text`, "
+        "unknown `model`, ...).",
         500: "Unexpected error; the body carries the correlation id to quote.",
         503: "The requested model (or every model) is missing or failed to load.",
     }
@@ -96,15 +107,19 @@ def _error_responses(*codes: int) -> dict[int, OpenAPIResponse]:
     }
 
 
+def _error_body(code: str, message: str, logger: Logger, details: list[ErrorDetail] | None = None) -> str:
+    body = ErrorResponse(error=code, message=message, correlation_id=logger.get_correlation_id(), details=details or [])
+    return body.model_dump_json()
+
+
 def _error(
     status: int, code: str, message: str, logger: Logger, details: list[ErrorDetail] | None = None
 ) -> Response[Any]:
-    body = ErrorResponse(error=code, message=message, correlation_id=logger.get_correlation_id(), details=details or [])
     _audit_update(error=code)
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=body.model_dump_json(),
+        body=_error_body(code, message, logger, details),
     )
 
 
@@ -117,9 +132,16 @@ def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
     return details
 
 
-def create_app(service: InferenceService, obs: Observability) -> APIGatewayRestResolver:
+class InferenceResolver(APIGatewayRestResolver):
+    """The resolver plus the raw-body limit its Lambda entry point enforces before parsing."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+
+def create_app(service: InferenceService, obs: Observability) -> InferenceResolver:
     # debug=False explicitly: Powertools' debug mode prints whole events, text included.
-    app = APIGatewayRestResolver(enable_validation=True, debug=False)
+    app = InferenceResolver(enable_validation=True, debug=False)
+    app.max_body_bytes = service.settings.max_body_bytes
     logger = obs.logger
 
     @app.get(
@@ -150,7 +172,7 @@ def create_app(service: InferenceService, obs: Observability) -> APIGatewayRestR
         tags=["predict"],
         responses={
             200: {"description": "Prediction", "content": {"application/json": {"model": PredictResponse}}},
-            **_error_responses(400, 413, 422, 500, 503),
+            **_error_responses(400, 413, 415, 422, 500, 503),
         },
     )
     def predict(request: Annotated[PredictRequest, Body()]) -> PredictResponse:
@@ -174,6 +196,10 @@ def create_app(service: InferenceService, obs: Observability) -> APIGatewayRestR
         fields = sorted({".".join(str(p) for p in d.loc[1:]) or "body" for d in details})
         return _error(422, "validation_error", f"invalid request field(s): {', '.join(fields)}", logger, details)
 
+    def on_unsupported_media(exc: RequestUnsupportedContentType) -> Response[Any]:
+        # Normally refused before resolving (`_parse_predict_body`); this covers direct `app.resolve` callers.
+        return _error(415, "unsupported_media_type", _UNSUPPORTED_MEDIA, logger)
+
     def on_domain_error(exc: InferenceError) -> Response[Any]:
         if exc.status_code >= 500:
             logger.error("request failed", extra={"error": exc.code, "reason": exc.message})
@@ -191,6 +217,7 @@ def create_app(service: InferenceService, obs: Observability) -> APIGatewayRestR
 
     # Registered by call, not decorator syntax: Powertools' registration decorators are untyped.
     app.exception_handler(RequestValidationError)(on_validation)
+    app.exception_handler(RequestUnsupportedContentType)(on_unsupported_media)
     app.exception_handler(InferenceError)(on_domain_error)
     app.not_found(on_not_found)
     app.exception_handler(Exception)(on_unexpected)
@@ -199,29 +226,163 @@ def create_app(service: InferenceService, obs: Observability) -> APIGatewayRestR
 
 
 def _hashes(request: PredictRequest) -> dict[str, Any]:
-    from dq_platform.inference.service import sha256_hex
-
-    fields: dict[str, Any] = {"text_sha256": sha256_hex(request.text), "text_length": len(request.text)}
+    fields: dict[str, Any] = {"text_sha256": _safe_sha256(request.text), "text_length": len(request.text)}
     if request.doc_id is not None:
-        fields["doc_id_sha256"] = sha256_hex(request.doc_id)
+        fields["doc_id_sha256"] = _safe_sha256(request.doc_id)
     return fields
 
 
-def _hashes_from_body(event: dict[str, Any]) -> dict[str, Any]:
-    """Hashes for a request that failed validation, so even rejected text is traceable, never logged."""
-    import json
+_UNSUPPORTED_MEDIA = f"Content-Type must be {JSON_MEDIA_TYPE} (the body is a JSON object)"
 
-    from dq_platform.inference.service import sha256_hex
 
-    body = event.get("body")
-    if not isinstance(body, str) or event.get("isBase64Encoded"):
-        return {}
+@dataclass(frozen=True)
+class _Refusal:
+    status: int
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class _BodyRefusedError(Exception):
+    """A /predict body refused before resolving; the message names the problem, never the body."""
+
+    def __init__(self, status: int, code: str, message: str, loc: list[str | int], kind: str, msg: str) -> None:
+        super().__init__(message)
+        self.refusal = _Refusal(status, code, message, [ErrorDetail(loc=loc, type=kind, msg=msg)])
+
+
+def _safe_sha256(value: str) -> str:
+    # surrogatepass: a lone surrogate (valid JSON escape, invalid UTF-8) must still hash, never raise.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _has_lone_surrogate(value: str) -> bool:
     try:
-        payload = json.loads(body)
-    except ValueError:
-        return {}
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _any_lone_surrogate(payload: Any) -> bool:
+    """Whether any key or string value holds a lone surrogate; iterative, so depth cannot overflow."""
+    stack = [payload]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and _has_lone_surrogate(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _content_type(event: dict[str, Any]) -> tuple[str, str] | None:
+    """(header name as sent, value) of Content-Type, looked up case-insensitively."""
+    for name, value in (event.get("headers") or {}).items():
+        if str(name).lower() == "content-type" and isinstance(value, str) and value.strip():
+            return str(name), value
+    return None
+
+
+def _with_content_type(event: dict[str, Any], name: str, value: str) -> dict[str, Any]:
+    """A copy of the event whose Content-Type is `value` (Powertools matches media types case-sensitively)."""
+    headers = {**(event.get("headers") or {}), name: value}
+    multi = {
+        key: [value] if str(key).lower() == "content-type" else values
+        for key, values in (event.get("multiValueHeaders") or {}).items()
+    }
+    return {**event, "headers": headers, "multiValueHeaders": multi}
+
+
+def _parse_predict_body(event: dict[str, Any], max_body_bytes: int) -> tuple[dict[str, Any], Any]:
+    """(event to resolve, parsed body or None): the checks Powertools does not make, or makes by raising.
+
+    Parsed with the same `json.loads` Powertools uses, so a body that passes here parses there too.
+    """
+    found = _content_type(event)
+    if found is not None:
+        name, value = found
+        media, sep, params = value.partition(";")
+        if media.strip().lower() != JSON_MEDIA_TYPE:
+            raise _BodyRefusedError(
+                415, "unsupported_media_type", _UNSUPPORTED_MEDIA, ["header", "Content-Type"],
+                "unsupported_media_type", f"expected {JSON_MEDIA_TYPE}",
+            )  # fmt: skip
+        if JSON_MEDIA_TYPE + sep + params != value:
+            event = _with_content_type(event, name, JSON_MEDIA_TYPE + sep + params)
+    body = event.get("body")
+    if not isinstance(body, str) or not body:
+        return event, None  # no body: the request model answers 422 naming `body`
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise _BodyRefusedError(
+                400, "invalid_json", "the request body is not valid base64", ["body"], "json_invalid", "invalid base64"
+            ) from None
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > max_body_bytes:
+        raise _BodyRefusedError(
+            413, "payload_too_large",
+            f"the request body is {len(raw)} bytes; this deployment accepts at most {max_body_bytes} "
+            f"(`text` up to {TEXT_LIMIT_CHARS} characters always fits)",
+            ["body"], "body_too_large", f"at most {max_body_bytes} bytes",
+        )  # fmt: skip
+    try:
+        return event, json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        msg = "the request body is not UTF-8 encoded JSON"
+        raise _BodyRefusedError(400, "invalid_json", msg, ["body"], "json_invalid", "invalid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        msg = "the request body is not valid JSON"
+        raise _BodyRefusedError(
+            400, "invalid_json", msg, ["body", exc.pos], "json_invalid", "JSON decode error"
+        ) from None
+    except (ValueError, RecursionError):
+        # Python's own limits: integer literals over 4,300 digits, nesting past the recursion limit.
+        msg = "the request body is not valid JSON: a number or the nesting is too large"
+        raise _BodyRefusedError(
+            400, "invalid_json", msg, ["body"], "json_invalid", "beyond the parser's limits"
+        ) from None
+
+
+def _body_hashes(payload: Any) -> dict[str, Any]:
+    """Hashes for the audit record, so even refused text is traceable, never logged."""
     text = payload.get("text") if isinstance(payload, dict) else None
-    return {"text_sha256": sha256_hex(text), "text_length": len(text)} if isinstance(text, str) else {}
+    return {"text_sha256": _safe_sha256(text), "text_length": len(text)} if isinstance(text, str) else {}
+
+
+def _check_payload(payload: Any) -> None:
+    """Refusals pydantic would not make: Powertools answers a JSON array for its first element."""
+    if payload is None:
+        return  # the request model answers 422 naming `body`
+    if not isinstance(payload, dict):
+        msg = "invalid request field(s): body must be a JSON object"
+        raise _BodyRefusedError(
+            422, "validation_error", msg, ["body"], "model_attributes_type", "Input should be an object"
+        )
+    surrogate = "unpaired UTF-16 surrogate escape (\\ud800-\\udfff)"
+    text = payload.get("text")
+    if isinstance(text, str) and _has_lone_surrogate(text):
+        msg = "invalid request field(s): text has an unpaired surrogate escape"
+        raise _BodyRefusedError(422, "validation_error", msg, ["body", "text"], "string_unicode", surrogate)
+    if _any_lone_surrogate(payload):
+        msg = "invalid request field(s): body has an unpaired surrogate escape"
+        raise _BodyRefusedError(422, "validation_error", msg, ["body"], "string_unicode", surrogate)
+
+
+def _refusal_response(refusal: _Refusal, logger: Logger) -> dict[str, Any]:
+    """The proxy result for a refusal made before resolving, shaped as the resolver shapes its own."""
+    return {
+        "statusCode": refusal.status,
+        "body": _error_body(refusal.code, refusal.message, logger, refusal.details),
+        "isBase64Encoded": False,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+    }
 
 
 def _correlation_id(event: dict[str, Any]) -> str:
@@ -239,7 +400,7 @@ def _set_header(response: dict[str, Any], name: str, value: str) -> None:
         response.setdefault("headers", {})[name] = value
 
 
-def make_handler(app: APIGatewayRestResolver, obs: Observability) -> Handler:
+def make_handler(app: InferenceResolver, obs: Observability) -> Handler:
     """The Lambda entry point around `app`: correlation id, trace, metrics, the "prediction" record."""
     logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics
 
@@ -252,14 +413,30 @@ def make_handler(app: APIGatewayRestResolver, obs: Observability) -> Handler:
         correlation_id = _correlation_id(event)
         logger.set_correlation_id(correlation_id)
         is_predict = event.get("resource") == PREDICT_PATH or event.get("path") == PREDICT_PATH
-        token = _audit.set({} if is_predict else None)
-        try:
-            response = app.resolve(event, context)
-            fields = _audit.get() or {}
-            if is_predict and "text_sha256" not in fields:
-                fields.update(_hashes_from_body(event))
-        finally:
-            _audit.reset(token)
+        refusal: _Refusal | None = None
+        body_hashes: dict[str, Any] = {}
+        if is_predict and event.get("httpMethod") == "POST":
+            try:
+                event, payload = _parse_predict_body(event, app.max_body_bytes)
+                body_hashes = _body_hashes(payload)
+                _check_payload(payload)
+            except _BodyRefusedError as exc:
+                refusal = exc.refusal
+            except Exception as exc:  # the handler must never raise: that is a Lambda error (502)
+                logger.error("body check failed", extra={"error": type(exc).__name__})
+                refusal = _Refusal(500, "internal_error", "unexpected error; quote the correlation id", [])
+        if refusal is not None:
+            response = _refusal_response(refusal, logger)
+            fields: dict[str, Any] = {**body_hashes, "error": refusal.code}
+        else:
+            token = _audit.set({} if is_predict else None)
+            try:
+                response = app.resolve(event, context)
+                fields = _audit.get() or {}
+                if is_predict and "text_sha256" not in fields:
+                    fields.update(body_hashes)
+            finally:
+                _audit.reset(token)
         _set_header(response, "X-Correlation-Id", correlation_id)
         if is_predict:
             status = int(response.get("statusCode", 500))

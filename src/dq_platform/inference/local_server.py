@@ -24,13 +24,14 @@ from pydantic import ValidationError
 from dq_platform.inference.ab import ABWeights, SSMJsonConfig
 from dq_platform.inference.api import Handler
 from dq_platform.inference.events import proxy_event
+from dq_platform.inference.settings import API_GATEWAY_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
 LOOPBACK = "127.0.0.1"
 # API Gateway REST payloads are capped at 10 MB; refuse bigger bodies before reading them.
-MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_BODY_BYTES = API_GATEWAY_MAX_BODY_BYTES
 _TIMEOUT_MS = 30_000
 
 

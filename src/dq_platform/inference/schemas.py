@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from dq_platform.inference.settings import TEXT_LIMIT_CHARS
 
@@ -28,7 +28,8 @@ class PredictRequest(BaseModel):
         default="auto",
         description="`auto` follows the A/B weights; `baseline` or `transformer` pins the model.",
     )
-    explain: bool = Field(default=False, description="Return the top terms behind the prediction.")
+    # Strict: "yes", 1 or 0.0 are refused (422), as the schema and API Gateway's request model say.
+    explain: StrictBool = Field(default=False, description="Return the top terms behind the prediction.")
     doc_id: str | None = Field(
         default=None,
         pattern=DOC_ID_PATTERN,

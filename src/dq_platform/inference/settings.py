@@ -18,6 +18,11 @@ TEXT_LIMIT_CHARS = 20_000
 # S3 pre-signed links to explanation HTML must not outlive this (DESIGN decision 7).
 MAX_PRESIGN_SECONDS = 900
 DEFAULT_MODEL_DIR = Path("/opt/models")
+# The largest valid /predict body: every character of `text` JSON-escaped as a surrogate pair
+# (`\ud83d\ude00`, 12 bytes), plus the other fields. A lower MAX_BODY_BYTES refuses valid requests.
+DEFAULT_MAX_BODY_BYTES = 12 * TEXT_LIMIT_CHARS + 4096
+# API Gateway's own payload cap: no deployment can raise the body limit above it.
+API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 class InferenceSettings(BaseSettings):
@@ -36,8 +41,10 @@ class InferenceSettings(BaseSettings):
     # Seconds an SSM value is reused before it is read again (Powertools Parameters max_age).
     config_ttl_s: int = Field(default=60, ge=0, le=3600, validation_alias="AB_WEIGHTS_TTL_SECONDS")
     max_text_chars: int = Field(default=TEXT_LIMIT_CHARS, gt=0, le=TEXT_LIMIT_CHARS, validation_alias="MAX_TEXT_CHARS")
-    # Raw body limit checked before parsing; JSON escaping can double the size of the text.
-    max_body_bytes: int = Field(default=4 * TEXT_LIMIT_CHARS + 4096, gt=0, validation_alias="MAX_BODY_BYTES")
+    # Raw body limit checked before parsing (413); JSON escaping can make a body 12x its text.
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, gt=0, le=API_GATEWAY_MAX_BODY_BYTES, validation_alias="MAX_BODY_BYTES"
+    )
     analytics_bucket: str | None = Field(default=None, validation_alias="ANALYTICS_BUCKET")
     # A local folder standing in for the analytics bucket (dqp serve); ignored when the bucket is set.
     analytics_dir: Path | None = Field(default=None, validation_alias="ANALYTICS_DIR")

@@ -60,11 +60,21 @@ def test_api_stage_logging_tracing_throttling(template: dict[str, Any]) -> None:
     (settings,) = api["MethodSettings"]
     assert settings["DataTraceEnabled"] is False
     assert settings["ThrottlingRateLimit"] == {"Ref": "ThrottleRateLimit"}
-    for path in ("/health", "/models", "/predict"):
-        (op,) = api["DefinitionBody"]["paths"][path].values()
-        integration = op["x-amazon-apigateway-integration"]
-        assert "${InferenceFunction.Alias}" in integration["uri"]["Fn::Sub"]  # the canaried alias, not $LATEST
-        assert integration["timeoutInMillis"] == 29000
+    # Routes are SAM Api events on the function (SAM wires them to the canaried `live` alias, and
+    # `sam local start-api` mounts them), merged into the OpenAPI body that carries security/validation.
+    assert api["MergeDefinitions"] is True
+    function = template["Resources"]["InferenceFunction"]["Properties"]
+    assert function["AutoPublishAlias"] == "live"
+    routes = {
+        (event["Properties"]["Path"], event["Properties"]["Method"].lower()): event
+        for event in function["Events"].values()
+    }
+    assert set(routes) == {("/health", "get"), ("/models", "get"), ("/predict", "post")}
+    for (path, method), event in routes.items():
+        assert event["Type"] == "Api"
+        assert event["Properties"]["RestApiId"] == {"Ref": "InferenceApi"}
+        op = api["DefinitionBody"]["paths"][path][method]
+        assert "x-amazon-apigateway-integration" not in op  # SAM adds it from the event, on the alias
         assert op["security"] == {"Fn::If": ["UseIam", [{"sigv4": []}], [{"api_key": []}]]}
     assert template["Parameters"]["ApiAuth"]["Default"] == "API_KEY"
 

@@ -157,6 +157,8 @@ class _Parser:
             if self.is_punct("]"):
                 self.advance()
                 return rules
+            if self.tok.kind == "IDENT" or self.is_punct("("):
+                raise self.error("',' or ']' after the rule (a ',' missing between two rules, or a misspelt word?)")
             raise self.error("',' between rules or ']' to close the rules list")
 
     def variable_value(self) -> str | list[str]:
@@ -274,11 +276,14 @@ class _Parser:
         threshold: Condition | None = None
         tags: dict[str, str] = {}
         labels: dict[str, str] = {}
+        after_connector = False
         while True:
             tok = self.tok
             if self.is_word("of", "and") and self._param_follows():
                 self.advance()
+                after_connector = True
                 continue
+            connected, after_connector = after_connector, False
             if tok.kind == "STRING":
                 params.append(self.advance().text)
                 continue
@@ -288,7 +293,12 @@ class _Parser:
             if tok.kind == "NUMBER" and not params and condition is None and self._number_is_param():
                 params.append(self.advance().text)
                 continue
-            if tok.kind == "IDENT" and tok.text.lower() not in _RESERVED and not self._starts_call():
+            if (
+                tok.kind == "IDENT"
+                and tok.text.lower() not in _RESERVED
+                and not self._starts_call()
+                and self._bare_param_allowed(start, params, connected)
+            ):
                 if tok.text.lower() in _KEYWORD_VALUES:
                     raise self.error("a column name or a condition")
                 params.append(self.advance().text)
@@ -323,6 +333,11 @@ class _Parser:
             segments.append((seg_start, end))
         text = " ".join(self.text_of(a, b) for a, b in segments if b > a)
         return Rule(start.text, params, condition, where, threshold, tags, labels, text, self.pos(start))
+
+    def _bare_param_allowed(self, start: Token, params: list[str], connected: bool) -> bool:
+        # An unquoted column is only read right after 'of'/'and', or as the first parameter on the rule's
+        # own line: otherwise a missing ',' would make the next rule's type a parameter of this one.
+        return connected or (not params and self.tok.line == start.line)
 
     def _param_follows(self) -> bool:
         nxt = self.peek()
