@@ -86,9 +86,7 @@ def worker_spark(data: Path, work: Path) -> dict[str, Any]:
     # engine-only (warm): the typed Parquet the reader stages -> rules -> processed + quarantine Parquet
     parsed = read_inputs([data])
     staged = work / "staged.parquet"
-    import pyarrow.parquet as pq
-
-    pq.write_table(parsed.table, staged, compression="zstd")
+    SparkEngine(spark).load("staged", parsed.table, work)  # the Parquet file the pipeline stages for Spark
     doc = parse(text)
     columns = _column_types(parsed.table.column_names, CONTRACT_SCHEMA)
 
@@ -100,8 +98,9 @@ def worker_spark(data: Path, work: Path) -> dict[str, Any]:
         out = work / f"engine-{tag}"
         shutil.rmtree(out, ignore_errors=True)
         q = ev.rows_quarantined
-        engine.write_parquet(ev.compiled.output_sql("evaluated", ev.errored, False), out / "p", "part", ev.rows_in - q)
-        engine.write_parquet(ev.compiled.output_sql("evaluated", ev.errored, True), out / "q", "part", q)
+        for kind, quarantined, rows in (("p", False, ev.rows_in - q), ("q", True, q)):
+            sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined, ordered=False)
+            engine.write_parquet(sql, out / kind, "part", rows, order_by="_row_id")  # as pipeline.run does
         engine.close()
         return time.perf_counter() - t
 

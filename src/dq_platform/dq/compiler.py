@@ -43,6 +43,7 @@ PRIMARY_VIEW = "dq_primary"
 CODE_COLUMN = "_dq_code"
 PARSE_FLAG = "_dq_parse"
 CODE_DIGITS = 39
+SOURCE_TOKEN = "__dq_source__"  # noqa: S105 - in joins: replaced by the relation the row pass reads
 _PRIMARY_WORD = re.compile(r"\bprimary\b", re.IGNORECASE)
 _ROW_SQL = re.compile(
     r"^\s*select\s+(?P<cols>.+?)\s+from\s+primary\b(?:\s+where\s+(?P<pred>.+?))?\s*;?\s*$",
@@ -107,7 +108,8 @@ class Node:
     helpers: dict[str, str] = field(default_factory=dict)  # materialised helper columns
     metrics: dict[str, str] = field(default_factory=dict)  # aggregates over the evaluated relation
     scalar_sql: str | None = None  # a query of its own (CustomSql with a condition)
-    joins: list[str] = field(default_factory=list)
+    joins: list[str] = field(default_factory=list)  # may name SOURCE_TOKEN: the relation being evaluated
+    broadcast: list[str] = field(default_factory=list)  # join aliases small enough to broadcast (Spark hint)
     decide: Decider | None = None
     error: str | None = None
     children: list[Node] = field(default_factory=list)
@@ -264,6 +266,7 @@ class _Compiler:
         self.ctx = ctx
         self.d = ctx.dialect
         self.next_idx = 0
+        self.key_aliases: dict[tuple[str, str], str] = {}  # (key columns, filter) -> shared join alias
 
     # helpers
     def col(self, name: str) -> tuple[str, str]:
@@ -563,16 +566,37 @@ class _Compiler:
         exprs = [self.col(n)[0] for n in names]
         return ", ".join(exprs), " AND ".join(f"{e} IS NOT NULL" for e in exprs)
 
-    def _unique_row(self, node: Node, rule: Rule, names: list[str], require_complete: bool, metric: str) -> None:
+    def _key_count(self, node: Node, rule: Rule, names: list[str]) -> str:
+        """Per-row count of rows sharing the (non-NULL) key and passing the rule's filter.
+
+        A GROUP BY of the duplicated keys only, joined back (broadcast in Spark), instead of a window over
+        whole rows: the window shuffled/sorted every column of every row. Only consulted for rows that pass
+        the filter with a complete key, whose count is at least 1, so a key not in the join counts 1.
+        """
         keys, not_null = self._key(names)
+        exprs = [self.col(n)[0] for n in names]
         f = self.filt(rule)
-        window = f"SUM(CASE WHEN {f} THEN 1 ELSE 0 END) OVER (PARTITION BY {keys})"
+        j = self.key_aliases.setdefault((keys, f), f"u{node.idx}")
+        picks = ", ".join(f"{e} AS {j}_k{k}" for k, e in enumerate(exprs))
+        ons = " AND ".join(f"{e} = {j}.{j}_k{k}" for k, e in enumerate(exprs))
+        count = f"SUM(CASE WHEN {f} THEN 1 ELSE 0 END)"
+        node.joins.append(
+            f"LEFT JOIN (SELECT {picks}, {count} AS {j}_n FROM {SOURCE_TOKEN} WHERE {not_null} "  # noqa: S608
+            f"GROUP BY {keys} HAVING {count} > 1) {j} ON {ons}"
+        )
+        node.broadcast.append(j)
+        return f"COALESCE({j}.{j}_n, 1)"
+
+    def _unique_row(self, node: Node, rule: Rule, names: list[str], require_complete: bool, metric: str) -> None:
+        _, not_null = self._key(names)
+        f = self.filt(rule)
+        n_same = self._key_count(node, rule, names)
         node.filter_sql = f
         if require_complete:
-            pred = f"{not_null} AND {window} = 1"
+            pred = f"{not_null} AND {n_same} = 1"
             node.status_sql = self.status(f, pred)
         else:  # IsUnique: a NULL key is not a value, so it is skipped rather than failed
-            node.status_sql = f"CASE WHEN NOT {f} OR NOT ({not_null}) THEN NULL WHEN {window} = 1 THEN 1 ELSE 0 END"
+            node.status_sql = f"CASE WHEN NOT {f} OR NOT ({not_null}) THEN NULL WHEN {n_same} = 1 THEN 1 ELSE 0 END"
         node.metrics = {
             "pass": f"SUM(CASE WHEN {node.status_col} = 1 THEN 1 ELSE 0 END)",
             "fail": f"SUM(CASE WHEN {node.status_col} = 0 THEN 1 ELSE 0 END)",
@@ -592,11 +616,11 @@ class _Compiler:
         self._unique_row(node, rule, names, True, f"Column.{','.join(names)}.Uniqueness")
 
     def _unique_helper(self, node: Node, rule: Rule, names: list[str]) -> tuple[str, str]:
-        keys, not_null = self._key(names)
+        _, not_null = self._key(names)
         f = self.filt(rule)
-        window = f"SUM(CASE WHEN {f} AND {not_null} THEN 1 ELSE 0 END) OVER (PARTITION BY {keys})"
+        n_same = self._key_count(node, rule, names)
         helper = f"_h{node.idx}"
-        node.helpers[helper] = f"CASE WHEN {f} AND {not_null} AND {window} = 1 THEN 1 ELSE 0 END"
+        node.helpers[helper] = f"CASE WHEN {f} AND {not_null} AND {n_same} = 1 THEN 1 ELSE 0 END"
         return helper, f
 
     def r_uniqueness(self, node: Node, rule: Rule) -> None:
@@ -819,15 +843,27 @@ class CompiledRuleset:
                 out.extend(top.node.walk())
         return out
 
+    @staticmethod
+    def _from(source: str, nodes: list[Node]) -> tuple[str, str]:
+        """(select hint, FROM clause) with every join the nodes need, once each."""
+        joins: list[str] = []
+        hints: list[str] = []
+        for node in nodes:
+            joins.extend(j for j in node.joins if j not in joins)
+            hints.extend(h for h in node.broadcast if h not in hints)
+        hint = f"/*+ BROADCAST({', '.join(hints)}) */ " if hints else ""
+        body = " ".join(j.replace(SOURCE_TOKEN, source) for j in joins)
+        return hint, f"FROM {source} p {body}".strip()
+
     def evaluated_sql(self, source: str, errored: set[int]) -> str:
         cols = ["p.*"]
-        joins: list[str] = []
-        for node in self.active(errored):
+        nodes = self.active(errored)
+        for node in nodes:
             cols.extend(f"{expr} AS {name}" for name, expr in node.helpers.items())
             if node.status_sql is not None:
                 cols.append(f"{node.status_sql} AS {node.status_col}")
-            joins.extend(node.joins)
-        return f"SELECT {', '.join(cols)} FROM {source} p {' '.join(joins)}".strip()  # noqa: S608 - compiled from the ruleset
+        hint, from_ = self._from(source, nodes)
+        return f"SELECT {hint}{', '.join(cols)} {from_}"
 
     def quarantine_predicate(self, errored: set[int]) -> str:
         parts = [f"{PARSE_ERROR} IS NOT NULL"]
@@ -843,7 +879,9 @@ class CompiledRuleset:
             cols.extend(f"{expr} AS {node.metric_col(name)}" for name, expr in node.metrics.items())
         return f"SELECT {', '.join(cols)} FROM {source}"  # noqa: S608 - compiled from the ruleset
 
-    def output_sql(self, source: str, errored: set[int], quarantined: bool) -> str:
+    def output_sql(self, source: str, errored: set[int], quarantined: bool, ordered: bool = True) -> str:
+        """Rows of processed (or quarantine) with Glue's outcome columns; `ordered=False` leaves the
+        ordering by `_row_id` to the engine's writer."""
         d = self.dialect
         rows_pass, rows_fail, rows_skip, reasons = (
             [],
@@ -878,7 +916,8 @@ class CompiledRuleset:
         if quarantined:
             cols.append(f"{d.compact_array(reasons)} AS DataQualityQuarantineReasons")
         where = q if quarantined else f"NOT {q}"
-        return f"SELECT {', '.join(cols)} FROM {source} WHERE {where} ORDER BY _row_id"  # noqa: S608 - compiled from the ruleset
+        order = " ORDER BY _row_id" if ordered else ""
+        return f"SELECT {', '.join(cols)} FROM {source} WHERE {where}{order}"  # noqa: S608 - compiled from the ruleset
 
     def row_level_rules(self, errored: set[int]) -> list[TopRule]:
         """Top rules with a per-row status in the evaluated relation, in rule order."""
@@ -900,13 +939,15 @@ class CompiledRuleset:
         rules = self.row_level_rules(errored)
         for j in range(0, max(1, len(rules)), CODE_DIGITS):
             chunk = rules[j : j + CODE_DIGITS]
-            terms = [f"{3**i} * COALESCE({t.node.status_col}, 2)" for i, t in enumerate(chunk)] or ["0"]
-            cols.append(f"CAST({' + '.join(terms)} AS BIGINT) AS {CODE_COLUMN}{j // CODE_DIGITS}")
+            terms = [f"CAST(COALESCE({t.node.status_col}, 2) AS BIGINT) * {3**i}" for i, t in enumerate(chunk)]
+            cols.append(f"CAST({' + '.join(terms or ['0'])} AS BIGINT) AS {CODE_COLUMN}{j // CODE_DIGITS}")
         cols.append(f"({PARSE_ERROR} IS NOT NULL) AS {PARSE_FLAG}")
         if quarantined:
             reasons = [f"CASE WHEN {PARSE_ERROR} IS NOT NULL THEN concat('parse: ', {PARSE_ERROR}) END"]
             reasons += [
-                f"CASE WHEN {t.node.status_col} = 0 THEN {d.string(t.text)} END" for t in rules if t.action == "quarantine"
+                f"CASE WHEN {t.node.status_col} = 0 THEN {d.string(t.text)} END"
+                for t in rules
+                if t.action == "quarantine"
             ]
             cols.append(f"{d.compact_array(reasons)} AS DataQualityQuarantineReasons")
         where = q if quarantined else f"NOT {q}"
@@ -916,14 +957,13 @@ class CompiledRuleset:
         """All rules' validation in one zero-row query: one analysis instead of one per rule (Spark's
         analyser is slow); only if it fails are rules validated one by one to find the culprits."""
         cols: list[str] = []
-        joins: list[str] = []
         for node in nodes:
             cols.append(f"{node.filter_sql} AS f{node.idx}")
             cols.extend(f"{expr} AS {name}" for name, expr in node.helpers.items())
             if node.status_sql is not None:
                 cols.append(f"{node.status_sql} AS s{node.idx}")
-            joins.extend(node.joins)
-        return f"SELECT {', '.join(cols or ['1 AS one'])} FROM {source} p {' '.join(joins)} LIMIT 0"  # noqa: S608 - compiled from the ruleset
+        _, from_ = self._from(source, nodes)
+        return f"SELECT {', '.join(cols or ['1 AS one'])} {from_} LIMIT 0"
 
     def validation_sql(self, node: Node, source: str) -> str:
         """A zero-row query that fails if the rule's SQL (user `where`, CustomSql, columns) is invalid."""
@@ -931,7 +971,8 @@ class CompiledRuleset:
         cols.extend(f"{expr} AS {name}" for name, expr in node.helpers.items())
         if node.status_sql is not None:
             cols.append(f"{node.status_sql} AS s")
-        return f"SELECT {', '.join(cols)} FROM {source} p {' '.join(node.joins)} LIMIT 0"  # noqa: S608 - compiled from the ruleset
+        _, from_ = self._from(source, node.walk())  # a composite's status uses its operands' joins
+        return f"SELECT {', '.join(cols)} {from_} LIMIT 0"
 
 
 def resolve_action(labels: dict[str, str], default: dict[str, str], text: str, pos: Any) -> tuple[str, dict[str, str]]:

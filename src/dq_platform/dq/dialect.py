@@ -33,7 +33,9 @@ class Dialect:
             return "CAST(array() AS ARRAY<STRING>)" if self.name == "spark" else "CAST([] AS VARCHAR[])"
         body = ", ".join(items)
         if self.name == "spark":
-            return f"filter(array({body}), x -> x IS NOT NULL)"
+            # array_except keeps order and drops NULLs; unlike filter() (a lambda, never code-generated)
+            # it is compiled. It also drops duplicates, which these lists never have (rule texts are unique).
+            return f"array_except(array({body}), array(CAST(NULL AS STRING)))"
         return f"list_filter([{body}], lambda x: x IS NOT NULL)"
 
     def user_sql(self, sql: str) -> str:

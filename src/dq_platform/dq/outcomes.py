@@ -61,10 +61,18 @@ class OutcomeColumns:
         names = batch.schema.names
         codes = [batch.column(f"{CODE_COLUMN}{j}").to_numpy(zero_copy_only=False) for j in range(self._n_codes)]
         parse = batch.column(PARSE_FLAG).to_numpy(zero_copy_only=False).astype(np.int64)
-        stacked = np.stack([*codes, parse], axis=1) if batch.num_rows else np.zeros((0, self._n_codes + 1), np.int64)
-        keys, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        decoded = [self._decode(tuple(int(x) for x in row[:-1]), bool(row[-1])) for row in keys]
+        keys: list[tuple[tuple[int, ...], bool]]
+        if self._n_codes == 1:  # the usual case (<= 39 row-level rules): one integer key, hashed
+            combined = pa.array(codes[0] * 2 + parse)  # < 2 * 3**39 < 2**63
+            uniques = pc.unique(combined)
+            inverse = pc.index_in(combined, uniques).to_numpy(zero_copy_only=False)
+            keys = [((k // 2,), bool(k % 2)) for k in uniques.to_pylist()]
+        else:
+            stacked = np.stack([*codes, parse], axis=1)
+            rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            keys = [(tuple(int(x) for x in row[:-1]), bool(row[-1])) for row in rows]
+        decoded = [self._decode(code, parse_failed) for code, parse_failed in keys]
         drop = {f"{CODE_COLUMN}{j}" for j in range(self._n_codes)} | {PARSE_FLAG, QUARANTINE_REASONS}
         keep = [n for n in names if n not in drop]
         arrays = [batch.column(n) for n in keep]

@@ -26,7 +26,7 @@ from dq_platform.dq.dqdl.ast import Document
 from dq_platform.dq.engines.base import Engine, short_error
 from dq_platform.dq.outcomes import OutcomeColumns
 from dq_platform.dq.readers import ParsedInput, read_inputs
-from dq_platform.dq.schema import CONTRACT_SCHEMA, META_COLUMNS, PARSE_ERROR, RecordSchema
+from dq_platform.dq.schema import CONTRACT_SCHEMA, META_COLUMNS, PARSE_ERROR, ROW_ID, RecordSchema
 from dq_platform.storage import is_s3_uri, open_storage
 
 Progress = Callable[[str], None]
@@ -319,6 +319,9 @@ def run(
                     sql = ev.compiled.coded_output_sql("evaluated", ev.errored, quarantined)
                     transform = OutcomeColumns(ev.compiled, ev.errored)
                     written = engine.write_parquet(sql, target_dir, stem, rows, transform)  # type: ignore[call-arg]
+                elif getattr(engine, "orders_output", False):  # the engine avoids a global sort if it can
+                    sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined, ordered=False)
+                    written = engine.write_parquet(sql, target_dir, stem, rows, order_by=ROW_ID)  # type: ignore[call-arg]
                 else:
                     sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined)
                     written = engine.write_parquet(sql, target_dir, stem, rows)
