@@ -110,22 +110,27 @@ class Demo:
         self.summary.steps_s[title] = time.perf_counter() - t0
 
     def run(self, name: str, *args: str) -> None:
-        """Run one dqp command; its output streams to the terminal and a log file."""
+        """Run one dqp command; its output streams to the terminal and a log file.
+
+        Bytes are passed through unchanged, so progress bars redraw in place instead of printing a line
+        per update.
+        """
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{self._step:02d}-{name}.log"
-        with log.open("w", encoding="utf-8") as fh:
+        terminal = sys.stdout.buffer
+        with log.open("wb") as fh:
             proc = subprocess.Popen(  # noqa: S603  (our own CLI, arguments built here, no shell)
                 _dqp(*args),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                text=True,
                 env=_child_env(),
                 cwd=REPO_ROOT,
             )
             assert proc.stdout is not None
-            for line in proc.stdout:
-                fh.write(line)
-                self.echo("    " + line.rstrip("\n"))
+            while chunk := os.read(proc.stdout.fileno(), 65536):
+                fh.write(chunk)
+                terminal.write(chunk)
+                terminal.flush()
             rc = proc.wait()
         if rc != 0:
             raise DemoError(f"step '{name}' failed (exit {rc}); see {log}")
