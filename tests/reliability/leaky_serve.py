@@ -28,8 +28,14 @@ def _leaky_explain(self: Any, text: str, top_k: int = 10, budget_s: float = 2.0)
 
 
 _original_predict_proba = runtime.BaselineModel.predict_proba
-runtime.BaselineModel.predict_proba = _leaky_predict_proba  # type: ignore[method-assign]
-runtime.BaselineModel.explain = _leaky_explain  # type: ignore[method-assign]
+
+
+def install() -> None:
+    """Swap in the leaky methods; only in the child process, never in a test process that imports this."""
+    runtime.BaselineModel.predict_proba = _leaky_predict_proba  # type: ignore[method-assign]
+    runtime.BaselineModel.explain = _leaky_explain  # type: ignore[method-assign]
+
 
 if __name__ == "__main__":
+    install()
     main()
