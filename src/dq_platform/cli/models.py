@@ -46,6 +46,9 @@ def train(
     learning_rate: float | None = typer.Option(
         None, "--lr", help="Peak learning rate (AdamW); default 1e-4 (MiniLM), 3e-4 (--sample), 1e-3 (--tiny)."
     ),
+    class_weight: str = typer.Option(
+        "none", "--class-weight", help="Fine-tuning loss weights: none, or balanced (inverse class frequency)."
+    ),
     splits: str | None = typer.Option(None, "--splits", help="splits.csv (source_doc,split); default: beside data."),
     labels: str = typer.Option("HighRisk,LowRisk", "--labels", help="Allowed labels (comma-separated)."),
     positive_label: str = typer.Option("HighRisk", "--positive-label", help="Label whose F1 is tuned/reported."),
@@ -86,6 +89,7 @@ def train(
             max_length=max_length,
             batch_size=batch_size,
             learning_rate=learning_rate if learning_rate is not None else (1e-3 if tiny else 3e-4 if sample else 1e-4),
+            class_weight=class_weight,
             tiny=tiny,
             base_model=base_model,
             torch_threads=threads,

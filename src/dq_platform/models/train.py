@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 Echo = Callable[[str], None]
 
 ONNX_OPSET = 18
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass
@@ -64,6 +65,9 @@ class TrainConfig:
     learning_rate: float = 1e-4
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
+    # "balanced" weights the fine-tuning loss by inverse class frequency (sklearn's formula): HighRisk is ~10%
+    # of sentences, and an unweighted loss learns mostly from the easy LowRisk majority.
+    class_weight: str = "none"
     tiny: bool = False
     base_model: str | None = None
     int8_min_agreement: float = 0.99
@@ -81,6 +85,8 @@ class TrainConfig:
             raise ValueError(f"positive label {self.positive_label!r} is not one of {list(self.labels)}")
         if self.epochs < 1 or self.max_length < 8 or self.batch_size < 1:
             raise ValueError("epochs >= 1, max_length >= 8 and batch_size >= 1 are required")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(f"class weight {self.class_weight!r}: choose from {', '.join(CLASS_WEIGHTS)}")
 
 
 @dataclass
@@ -368,6 +374,14 @@ def torch_proba(model: Any, tokenizer: Any, texts: list[str], max_length: int, b
     return out
 
 
+def class_weights(labels: list[str], train_labels: Sequence[str], mode: str) -> npt.NDArray[np.float64] | None:
+    """Per-class loss weights n / (k * count), as scikit-learn's "balanced"; None for an unweighted loss."""
+    if mode == "none":
+        return None
+    counts = np.array([sum(1 for lab in train_labels if lab == c) for c in labels], dtype=np.float64)
+    return np.where(counts > 0, len(train_labels) / (len(labels) * np.maximum(counts, 1.0)), 0.0)
+
+
 def fine_tune(
     model: Any, tokenizer: Any, splits: Splits, cfg: TrainConfig, labels: list[str], echo: Echo = print
 ) -> dict[str, Any]:
@@ -384,6 +398,8 @@ def fine_tune(
     y = torch.tensor([labels.index(lab) for lab in splits.train["label"]], dtype=torch.long)
     encoded = tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]
     lengths = [len(e) for e in encoded]
+    weights = class_weights(labels, splits.train["label"].tolist(), cfg.class_weight)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=None if weights is None else torch.tensor(weights, dtype=torch.float32))
     steps_per_epoch = -(-len(texts) // cfg.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     total = steps_per_epoch * cfg.epochs
@@ -400,13 +416,14 @@ def fine_tune(
         bar = tqdm(_batches(lengths, cfg.batch_size, rng), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch")
         for idx in bar:
             ids, mask, types = _collate(encoded, idx, tokenizer.pad_token_id)
-            out = model(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=y[idx])
-            out.loss.backward()
+            logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+            loss = loss_fn(logits, y[idx])
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            losses.append(out.loss.item())
+            losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         record = {"epoch": float(epoch), "loss": float(np.mean(losses)), "seconds": time.perf_counter() - started}
         if not splits.validation.empty:
@@ -571,6 +588,7 @@ def train_transformer(splits: Splits, cfg: TrainConfig, model_dir: Path, echo: E
         "history": tuned["history"],
         "learning_rate": cfg.learning_rate,
         "batch_size": cfg.batch_size,
+        "class_weight": cfg.class_weight,
         "seed": cfg.seed,
         "train_rows": len(splits.train),
         "train_docs": int(splits.train["doc"].nunique()),

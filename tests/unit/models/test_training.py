@@ -9,7 +9,14 @@ import pytest
 
 from dq_platform.models.artifacts import Manifest, read_manifest
 from dq_platform.models.runtime import BaselineModel, TransformerModel, load_model, load_models
-from dq_platform.models.train import TrainConfig, build_torch_model, export_baseline, export_onnx, fit_baseline
+from dq_platform.models.train import (
+    TrainConfig,
+    build_torch_model,
+    class_weights,
+    export_baseline,
+    export_onnx,
+    fit_baseline,
+)
 from dq_platform.sample_data import generate_clauses
 
 pytestmark = pytest.mark.unit
@@ -158,3 +165,22 @@ def test_serving_imports_no_training_stack() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_balanced_class_weights_follow_scikit_learn() -> None:
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = ["HighRisk", "LowRisk"]
+    train = ["HighRisk"] * 3 + ["LowRisk"] * 27
+    ours = class_weights(labels, train, "balanced")
+    expected = compute_class_weight("balanced", classes=np.array(labels), y=np.array(train))
+    assert ours is not None
+    np.testing.assert_allclose(ours, expected)
+    assert class_weights(labels, train, "none") is None
+    # a label absent from training gets no weight instead of a division by zero
+    np.testing.assert_allclose(class_weights(["A", "B", "C"], ["A", "B", "B"], "balanced"), [1.0, 0.5, 0.0])
+
+
+def test_unknown_class_weight_is_rejected() -> None:
+    with pytest.raises(ValueError, match="class weight 'inverse'"):
+        TrainConfig(class_weight="inverse")
