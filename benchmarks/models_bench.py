@@ -1,6 +1,6 @@
 """Serving benchmark, one run, side by side (docs/models.md):
 
-cold start (fresh process -> first prediction, measured from the process's creation time), warm latency
+cold start (fresh process -> first prediction, measured from just before the parent spawns it), warm latency
 p50/p95 at ~50 / 128 / 512 tokens with 1 thread, and peak RSS, for
   - baseline: TF-IDF + logistic regression (numpy vectorizer + skl2onnx graph on ONNX Runtime)
   - transformer ONNX int8 and ONNX fp32 (onnxruntime + tokenizers)
@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 VARIANTS = ("baseline-onnx", "transformer-onnx-int8", "transformer-onnx-fp32", "transformer-torch")
@@ -27,8 +28,9 @@ TOKENS = (50, 128, 512)
 CHILD = textwrap.dedent(
     r"""
     import json, os, resource, statistics, sys, time
-    import psutil
-    created = psutil.Process().create_time()
+    # The parent's clock just before it spawned this process. (psutil's create_time is no good here: it
+    # adds process ticks to the whole-second boot time, which was ~1 s off on this machine.)
+    created = float(os.environ["DQP_BENCH_SPAWNED_AT"])
     variant, model_root, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
     os.environ["OMP_NUM_THREADS"] = "1"
     from pathlib import Path
@@ -113,6 +115,7 @@ def run(models: Path, repeats: int, cold_runs: int) -> list[dict[str, object]]:
     for variant in VARIANTS:
         runs = []
         for i in range(cold_runs):
+            env["DQP_BENCH_SPAWNED_AT"] = repr(time.time())
             proc = subprocess.run(
                 [sys.executable, "-c", CHILD, variant, str(models), str(repeats if i == 0 else 1)],
                 capture_output=True,
