@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from dq_platform.models.artifacts import Manifest, read_manifest
@@ -51,6 +52,11 @@ def test_training_writes_complete_manifests(tiny_models: tuple[Path, dict[str, M
     assert transformer.quantization == ("int8" if agreement >= 0.99 else "fp32")
     assert transformer.files["model"] == ("model.int8.onnx" if agreement >= 0.99 else "model.fp32.onnx")
     assert transformer.extra["onnx_vs_torch_max_abs_logit_diff"] < 1e-4
+    # the published graph carries ONNX Runtime's fusions (contrib ops), applied once at training time
+    assert transformer.extra["onnx_graph_optimization"].startswith("extended")
+    assert transformer.extra["optimized_vs_exported_max_abs_probability_diff"] < 1e-3
+    served_graph = onnx.load(str(root / "transformer" / transformer.files["model"]))
+    assert "com.microsoft" in {node.domain for node in served_graph.graph.node}
     # the baseline learns the generated templates well; its numbers are of the served ONNX artifact
     assert baseline.metrics["test"]["f1"] > 0.9
 
