@@ -65,7 +65,7 @@ def worker_duckdb(data: Path, work: Path) -> dict[str, Any]:
 def worker_spark(data: Path, work: Path) -> dict[str, Any]:
     from dq_platform.dq.dqdl import parse
     from dq_platform.dq.engines.spark_engine import SparkEngine, local_spark_session
-    from dq_platform.dq.pipeline import _column_types, evaluate_loaded, run
+    from dq_platform.dq.pipeline import _column_types, evaluate_loaded, run, write_rows
     from dq_platform.dq.readers import read_inputs
     from dq_platform.dq.schema import CONTRACT_SCHEMA
 
@@ -99,8 +99,7 @@ def worker_spark(data: Path, work: Path) -> dict[str, Any]:
         shutil.rmtree(out, ignore_errors=True)
         q = ev.rows_quarantined
         for kind, quarantined, rows in (("p", False, ev.rows_in - q), ("q", True, q)):
-            sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined, ordered=False)
-            engine.write_parquet(sql, out / kind, "part", rows, order_by="_row_id")  # as pipeline.run does
+            write_rows(engine, ev, quarantined, out / kind, "part", rows)  # as pipeline.run does
         engine.close()
         return time.perf_counter() - t
 

@@ -923,12 +923,13 @@ class CompiledRuleset:
         """Top rules with a per-row status in the evaluated relation, in rule order."""
         return [t for t in self.rules if t.row_level and t.node.idx not in errored]
 
-    def coded_output_sql(self, source: str, errored: set[int], quarantined: bool) -> str:
+    def coded_output_sql(self, source: str, errored: set[int], quarantined: bool, ordered: bool = True) -> str:
         """`output_sql` with the three rule-list columns and the evaluation result replaced by compact
         status codes (`CODE_COLUMN`N: base-3 digits, one per row-level rule; `PARSE_FLAG`).
 
         Why: building ~20 rule strings per row in SQL dominates the run; rows share few distinct patterns,
-        so the lists are expanded from the codes once per pattern (see `dq.outcomes`).
+        so the lists are expanded from the codes once per pattern (see `dq.outcomes`). `ordered=False`
+        leaves the ordering by `_row_id` to the engine's writer.
         """
         d = self.dialect
         q = self.quarantine_predicate(errored)
@@ -951,7 +952,8 @@ class CompiledRuleset:
             ]
             cols.append(f"{d.compact_array(reasons)} AS DataQualityQuarantineReasons")
         where = q if quarantined else f"NOT {q}"
-        return f"SELECT {', '.join(cols)} FROM {source} WHERE {where} ORDER BY _row_id"  # noqa: S608 - compiled from the ruleset
+        order = " ORDER BY _row_id" if ordered else ""
+        return f"SELECT {', '.join(cols)} FROM {source} WHERE {where}{order}"  # noqa: S608 - compiled from the ruleset
 
     def combined_validation_sql(self, nodes: list[Node], source: str) -> str:
         """All rules' validation in one zero-row query: one analysis instead of one per rule (Spark's

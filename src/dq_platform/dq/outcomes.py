@@ -4,10 +4,13 @@ Why: the lists `DataQualityRulesPass/Fail/Skip` repeat ~20 rule strings on every
 in SQL and then encoding millions of strings dominated a run. Rows share a handful of distinct outcome
 patterns, so the engine returns one base-3 code per row (`CompiledRuleset.coded_output_sql`), each distinct
 code is decoded once, and the lists are gathered with `take` as dictionary-encoded strings (rule index ->
-rule text). The values are exactly those of `CompiledRuleset.output_sql`, which Spark still uses.
+rule text). Spark gets the same columns per pattern from `patterns` and joins them to the rows. The values
+are exactly those of `CompiledRuleset.output_sql`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +36,37 @@ class OutcomeColumns:
         self._never = [k for k, t in enumerate(tops) if id(t) not in row_ids]  # always skipped
         self._n_codes = max(1, -(-len(row_level) // CODE_DIGITS))
         self._cache: dict[tuple[int, ...], tuple[list[int], list[int], list[int], bool]] = {}
+
+    @property
+    def code_columns(self) -> list[str]:
+        """The code columns `coded_output_sql` returns, in order."""
+        return [f"{CODE_COLUMN}{j}" for j in range(self._n_codes)]
+
+    @property
+    def skip_is_constant(self) -> bool:
+        """No row-level rule: every row skips the same (non-empty) rules. SQL then builds the skip list from
+        literals only, which Spark types as an array of non-null strings; the join must type it the same."""
+        return not self._row_level and bool(self._never)
+
+    def patterns(
+        self, keys: Sequence[tuple[tuple[int, ...], bool]]
+    ) -> list[tuple[list[str], list[str], list[str], str]]:
+        """Glue's pass/fail/skip lists and evaluation result for each (codes, parse failed) key: for an
+        engine that attaches them to the rows itself (Spark joins this small table instead of building
+        ~20 rule strings per row)."""
+        texts: list[str] = self._dictionary.to_pylist()
+        out: list[tuple[list[str], list[str], list[str], str]] = []
+        for codes, parse_failed in keys:
+            passed, failed, skipped, any_fail = self._decode(tuple(codes), parse_failed)
+            out.append(
+                (
+                    [texts[k] for k in passed],
+                    [texts[k] for k in failed],
+                    [texts[k] for k in skipped],
+                    "Failed" if any_fail else "Passed",
+                )
+            )
+        return out
 
     def _decode(self, key: tuple[int, ...], parse_failed: bool) -> tuple[list[int], list[int], list[int], bool]:
         cached = self._cache.get((*key, parse_failed))

@@ -225,6 +225,23 @@ def evaluate_loaded(
     )
 
 
+def write_rows(
+    engine: Engine, ev: Evaluation, quarantined: bool, directory: Path | str, stem: str, rows: int
+) -> list[str]:
+    """Processed (or quarantine) rows in input order with Glue's outcome columns, the way each engine
+    writes fastest: compact outcome codes expanded once per distinct pattern, and the ordering left to an
+    engine that can avoid a global sort (Spark)."""
+    batch = getattr(engine, "batch_transforms", False)
+    orders = getattr(engine, "orders_output", False)
+    extra: dict[str, Any] = {"order_by": ROW_ID} if orders else {}
+    if batch:
+        sql = ev.compiled.coded_output_sql("evaluated", ev.errored, quarantined, ordered=not orders)
+        extra["transform"] = OutcomeColumns(ev.compiled, ev.errored)
+    else:
+        sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined, ordered=not orders)
+    return engine.write_parquet(sql, directory, stem, rows, **extra)
+
+
 def run_id_for(parsed: ParsedInput, ruleset_text: str, ingest_date: date) -> str:
     digest = hashlib.sha256()
     digest.update(parsed.content_sha256.encode())
@@ -315,16 +332,7 @@ def run(
                 target_dir: Path | str = staging / kind / partition
                 if spark_stage and engine.name == "spark":
                     target_dir = f"{spark_stage.rstrip('/')}/{run_id}/{kind}/{partition}"
-                if getattr(engine, "batch_transforms", False):  # codes in SQL, lists expanded per pattern
-                    sql = ev.compiled.coded_output_sql("evaluated", ev.errored, quarantined)
-                    transform = OutcomeColumns(ev.compiled, ev.errored)
-                    written = engine.write_parquet(sql, target_dir, stem, rows, transform)  # type: ignore[call-arg]
-                elif getattr(engine, "orders_output", False):  # the engine avoids a global sort if it can
-                    sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined, ordered=False)
-                    written = engine.write_parquet(sql, target_dir, stem, rows, order_by=ROW_ID)  # type: ignore[call-arg]
-                else:
-                    sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined)
-                    written = engine.write_parquet(sql, target_dir, stem, rows)
+                written = write_rows(engine, ev, quarantined, target_dir, stem, rows)
                 if isinstance(target_dir, str) and is_s3_uri(target_dir):
                     _publish_s3_prefix(target_dir, written, outputs, kind, partition)
                     files.extend(_final_uris(outputs, kind, partition, written))

@@ -40,6 +40,9 @@ class Engine(Protocol):
     def query_rows(self, sql: str) -> list[tuple[Any, ...]]: ...
 
     def write_parquet(self, sql: str, directory: Path | str, stem: str, rows: int | None = None) -> list[str]:
-        """Write the (ordered) query result as Parquet files `stem-NNNNN.parquet` in `directory`."""
+        """Write the (ordered) query result as Parquet files `stem-NNNNN.parquet` in `directory`.
+
+        Engines that declare `batch_transforms` also take `transform=OutcomeColumns` (the query returns
+        outcome codes, see `pipeline.write_rows`); those that declare `orders_output` take `order_by`."""
 
     def close(self) -> None: ...

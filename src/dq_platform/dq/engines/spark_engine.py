@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dq_platform.dq.compiler import PARSE_FLAG
 from dq_platform.dq.dialect import SPARK
 from dq_platform.dq.engines.base import short_error
-from dq_platform.dq.schema import ROW_ID
+from dq_platform.dq.outcomes import OutcomeColumns
+from dq_platform.dq.schema import (
+    EVALUATION_RESULT,
+    QUARANTINE_REASONS,
+    ROW_ID,
+    RULES_FAIL,
+    RULES_PASS,
+    RULES_SKIP,
+)
 
 _ROWS_PER_FILE = 2_000_000
-_FROM = re.compile(r"\bFROM\s+(\w+)\s+WHERE\b(?!.*\bFROM\b)", re.IGNORECASE | re.DOTALL)  # output_sql's relation
 
 
 def local_spark_session(app_name: str = "dq-platform") -> Any:
@@ -41,12 +48,12 @@ class SparkEngine:
     name = "spark"
     dialect = SPARK
     orders_output = True  # write_parquet(order_by=...) orders rows itself
+    batch_transforms = True  # write_parquet(transform=...) expands outcome codes per distinct pattern
 
     def __init__(self, spark: Any = None) -> None:
         self.spark = spark if spark is not None else local_spark_session()
         self.spark.conf.set("spark.sql.session.timeZone", "UTC")
         self._cached: list[Any] = []
-        self._ordered: dict[str, bool] = {}  # relation -> partitions in row order (see write_parquet)
 
     def load(self, view: str, table: pa.Table, staging: Path) -> None:
         """Staged in row-id order (readers keep malformed records last), so that the scan's partitions are
@@ -95,32 +102,64 @@ class SparkEngine:
     def query_rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self.spark.sql(sql).collect()]
 
-    def _partitions_in_order(self, sql: str, column: str) -> bool:
-        """True when each partition's `column` range lies after the previous partition's (one small job over
-        the relation `sql` reads, checked once per relation); then sorting within partitions gives the global
-        order without a shuffle. Filters keep partitions, so a relation's answer holds for its subsets."""
+    def _probe(self, df: Any, keys: list[str], column: str | None) -> tuple[list[tuple[tuple[int, ...], bool]], bool]:
+        """One small job over the rows to write: their distinct outcome keys (`keys`: code columns, then
+        the parse flag) and whether each partition's `column` range lies after the previous partition's
+        (then sorting within partitions gives the global order without a shuffle)."""
         from pyspark.sql import functions as F  # noqa: N812
 
-        source = _FROM.search(sql)
-        name = source.group(1) if source else sql
-        if name in self._ordered:
-            return self._ordered[name]
-        df = self.spark.table(name) if source else self.spark.sql(sql)
-        ranges = (
-            df.select(F.spark_partition_id().alias("p"), F.col(column).alias("v"))
-            .groupBy("p")
-            .agg(F.min("v").alias("lo"), F.max("v").alias("hi"))
-            .collect()
+        aggs = [F.min(column).alias("_lo"), F.max(column).alias("_hi")] if column else [F.count(F.lit(1))]
+        groups = df.groupBy(F.spark_partition_id().alias("_p"), *keys).agg(*aggs).collect()
+        found = sorted({(tuple(int(r[k]) for k in keys[:-1]), bool(r[keys[-1]])) for r in groups if keys})
+        if column is None:
+            return found, False
+        ranges: dict[int, tuple[Any, Any]] = {}
+        for r in groups:
+            if r["_lo"] is None:
+                continue
+            lo, hi = ranges.get(r["_p"], (r["_lo"], r["_hi"]))
+            ranges[r["_p"]] = (min(lo, r["_lo"]), max(hi, r["_hi"]))
+        bounds = [ranges[p] for p in sorted(ranges)]
+        return found, all(prev[1] < nxt[0] for prev, nxt in itertools.pairwise(bounds))
+
+    def _with_outcomes(self, df: Any, transform: OutcomeColumns, keys: list[tuple[tuple[int, ...], bool]]) -> Any:
+        """Glue's list columns and evaluation result joined per row from a small table (one row per distinct
+        outcome pattern, broadcast): the same values as building them in SQL, without ~20 strings per row."""
+        from pyspark.sql import functions as F  # noqa: N812
+        from pyspark.sql.types import ArrayType, BooleanType, LongType, StringType, StructField, StructType
+
+        codes = transform.code_columns
+        lists = ArrayType(StringType(), containsNull=True)  # the types `compact_array` has in Spark SQL
+        skips = ArrayType(StringType(), containsNull=not transform.skip_is_constant)
+        schema = StructType(
+            [StructField(c, LongType(), False) for c in codes]
+            + [StructField(PARSE_FLAG, BooleanType(), False)]
+            + [StructField(RULES_PASS, lists, False), StructField(RULES_FAIL, lists, False)]
+            + [StructField(RULES_SKIP, skips, False)]
+            + [StructField(EVALUATION_RESULT, StringType(), False)]
         )
-        bounds = sorted((r["p"], r["lo"], r["hi"]) for r in ranges if r["lo"] is not None)
-        self._ordered[name] = all(prev[2] < nxt[1] for prev, nxt in itertools.pairwise(bounds))
-        return self._ordered[name]
+        rows = [
+            (*code, parse_failed, *columns)
+            for (code, parse_failed), columns in zip(keys, transform.patterns(keys), strict=True)
+        ]
+        lookup = self.spark.createDataFrame(rows, schema)
+        keep = [c for c in df.columns if c not in {*codes, PARSE_FLAG, QUARANTINE_REASONS}]
+        tail = [QUARANTINE_REASONS] if QUARANTINE_REASONS in df.columns else []
+        joined = df.join(F.broadcast(lookup), on=[*codes, PARSE_FLAG], how="inner")
+        return joined.select(*keep, RULES_PASS, RULES_FAIL, RULES_SKIP, EVALUATION_RESULT, *tail)
 
     def write_parquet(
-        self, sql: str, directory: Path | str, stem: str, rows: int | None = None, order_by: str | None = None
+        self,
+        sql: str,
+        directory: Path | str,
+        stem: str,
+        rows: int | None = None,
+        transform: OutcomeColumns | None = None,
+        order_by: str | None = None,
     ) -> list[str]:
         """Output in few files renamed to stable names (Spark's own part names are random). `order_by`: the
         engine orders the rows itself (`sql` has no ORDER BY), avoiding a global sort when it can.
+        `transform`: `sql` returns outcome codes (`coded_output_sql`), expanded here per distinct pattern.
 
         `directory` may be an s3:// prefix (the Glue job): executors write there directly, then the parts
         are renamed through the storage layer.
@@ -129,11 +168,17 @@ class SparkEngine:
 
         df = self.spark.sql(sql)
         n_files = max(1, -(-(rows or 0) // _ROWS_PER_FILE))
-        if order_by is not None:
-            if n_files == 1 and self._partitions_in_order(sql, order_by):
-                df = df.sortWithinPartitions(order_by)  # coalesce(1) concatenates partitions in order
-            else:
-                df = df.orderBy(order_by)
+        keys: list[tuple[tuple[int, ...], bool]] = []
+        in_order = False
+        if transform is not None or (order_by is not None and n_files == 1):
+            key_cols = [*transform.code_columns, PARSE_FLAG] if transform is not None else []
+            keys, in_order = self._probe(df, key_cols, order_by if n_files == 1 else None)
+        if order_by is not None and n_files == 1 and in_order:
+            df = df.sortWithinPartitions(order_by)  # coalesce(1) concatenates partitions in order
+        if transform is not None:
+            df = self._with_outcomes(df, transform, keys)  # a broadcast join keeps each partition's order
+        if order_by is not None and not (n_files == 1 and in_order):
+            df = df.orderBy(order_by)
         root = str(directory).rstrip("/")
         tmp_name = f"_{stem}.spark"
         store = open_storage(root)
@@ -159,4 +204,3 @@ class SparkEngine:
         for df in self._cached:
             df.unpersist()
         self._cached.clear()
-        self._ordered.clear()
