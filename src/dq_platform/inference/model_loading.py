@@ -1,4 +1,4 @@
-"""Loading the served models, kept free of the API stack so that it can start first (see handler.py)."""
+"""Loading the served models: the baked folder or MODEL_S3_URI, with a reason for each one that fails."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class ServedModels:
 def load_served_models(settings: InferenceSettings) -> ServedModels:
     """Models from MODEL_S3_URI when set, else the baked MODEL_DIR; failures become per-model reasons.
 
-    Logs nothing, so that it can run before the logger exists (the Lambda handler overlaps it with imports).
+    Logs nothing: the caller logs the reasons with its own logger.
     """
     from dq_platform.models.runtime import load_models
 

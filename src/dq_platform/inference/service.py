@@ -22,7 +22,7 @@ from dq_platform.inference.ab import (
 )
 from dq_platform.inference.errors import ModelUnavailableError, PayloadTooLargeError
 from dq_platform.inference.explanations import ExplanationService
-from dq_platform.inference.model_loading import ServedModels, load_served_models
+from dq_platform.inference.model_loading import load_served_models
 from dq_platform.inference.schemas import (
     ABWeightsOut,
     HealthResponse,
@@ -78,11 +78,8 @@ class InferenceService:
         self.logger = logger
 
     @classmethod
-    def from_settings(
-        cls, settings: InferenceSettings, logger: Logger, served: ServedModels | None = None
-    ) -> InferenceService:
-        """`served` passes models loaded beforehand (the Lambda handler loads them while importing)."""
-        served = served if served is not None else load_served_models(settings)
+    def from_settings(cls, settings: InferenceSettings, logger: Logger) -> InferenceService:
+        served = load_served_models(settings)
         if served.fetch_failed:
             logger.error("model fetch failed", extra={"model_s3_uri": settings.model_s3_uri})
         for name, reason in sorted(served.errors.items()):
