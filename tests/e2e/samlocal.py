@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.aws import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "sam-local"
@@ -165,13 +166,6 @@ def invoke(
     except ValueError:
         payload = None
     return InvokeResult(proc.returncode, payload, proc.stdout, proc.stderr)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

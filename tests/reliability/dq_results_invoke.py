@@ -6,21 +6,16 @@ from the environment the test gives it. Prints the returned summary as `SUMMARY 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from dq_platform.inference.local_server import LocalLambdaContext
+from tests.support.aws import load_module
 
 APP = Path(__file__).resolve().parents[2] / "functions" / "dq_results" / "app.py"
 
 if __name__ == "__main__":
-    spec = importlib.util.spec_from_file_location("dq_results_app", APP)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # pydantic resolves the models' annotations through it
-    spec.loader.exec_module(module)
+    module = load_module("dq_results_app", APP)
     summary = module.handler(json.loads(sys.argv[1]), LocalLambdaContext(function_name="dq-results"))
     print("SUMMARY " + json.dumps(summary))

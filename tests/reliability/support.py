@@ -20,17 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.aws import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DQP = Path(sys.executable).parent / "dqp"
 RULESET = ROOT / "glue" / "rulesets" / "contracts.dqdl"
 REGION = "eu-west-1"
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def scrubbed_env(**extra: str) -> dict[str, str]:

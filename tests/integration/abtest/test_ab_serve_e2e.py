@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dq_platform.cli import app
+from tests.support.aws import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -47,14 +48,6 @@ def served_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def serve_log(served_models: Path, moto_endpoint: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     if not DQP.exists():
@@ -64,7 +57,7 @@ def serve_log(served_models: Path, moto_endpoint: str, tmp_path: Path) -> Iterat
     )
     weights = {"baseline": 0.5, "transformer": 0.5, "shadow_rate": 0.5}
     ssm.put_parameter(Name=WEIGHTS_PARAM, Type="String", Value=json.dumps(weights), Overwrite=True)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_ENDPOINT_URL=moto_endpoint,

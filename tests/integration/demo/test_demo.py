@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +10,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support.aws import free_port
+
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rows(folder: Path) -> int:
@@ -27,7 +22,7 @@ def _rows(folder: Path) -> int:
 def test_demo_runs_every_step_and_writes_the_reports(tmp_path: Path) -> None:
     work = tmp_path / "demo"
     cmd = [sys.executable, "-m", "dq_platform", "demo", "--no-serve", "--tiny", "--rows", "300"]
-    cmd += ["--workdir", str(work), "--port", str(_free_port())]
+    cmd += ["--workdir", str(work), "--port", str(free_port())]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]

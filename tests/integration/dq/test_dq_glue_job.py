@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dq_platform.sample_data import generate_records, write_records
+from tests.support.aws import load_module
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -20,12 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _job() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("contracts_dq", ROOT / "glue/jobs/contracts_dq.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("contracts_dq", ROOT / "glue/jobs/contracts_dq.py")
 
 
 def test_glue_job_main_on_local_spark(spark: Any, tmp_path: Path) -> None:

@@ -6,9 +6,7 @@ where its code is exercised: reading results.json, publishing metrics, building 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 from pydantic import ValidationError
+
+from tests.support.aws import load_module
 
 pytestmark = pytest.mark.integration
 
@@ -42,16 +42,6 @@ class LambdaContext:
     aws_request_id: str = "6f1c2a3e-0000-4000-8000-000000000001"
 
 
-def _load_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dq_results_app", APP)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["dq_results_app"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     for name, value in {
@@ -67,7 +57,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        module = _load_app()
+        module = load_module("dq_results_app", APP)
         boto3.client("s3", region_name=REGION).create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
@@ -298,7 +288,7 @@ def test_results_from_the_dq_engine_are_summarised_without_record_text(app: Modu
 
 
 def test_subject_is_sns_safe() -> None:
-    module = _load_app()
+    module = load_module("dq_results_app", APP)
     subject = module.make_subject("enterprise-production", "SUCCEEDED", "règles-" + "x" * 200, 0.5)
     assert len(subject) < 100
     assert subject.isascii()

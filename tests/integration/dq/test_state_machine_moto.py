@@ -10,13 +10,10 @@ returns that summary through moto's `lambda-simple` canned-response queue.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
 import re
-import socket
-import sys
 import time
 import uuid
 import zipfile
@@ -32,6 +29,8 @@ import pytest
 import requests
 from cfnlint.decode import cfn_yaml
 from moto.server import ThreadedMotoServer
+
+from tests.support.aws import free_port, load_module
 
 pytestmark = pytest.mark.integration
 
@@ -90,12 +89,6 @@ def load_definition(names: dict[str, str]) -> str:
 
 
 # ---------------------------------------------------------------- moto server
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Moto:
     endpoint: str
@@ -110,7 +103,7 @@ class Moto:
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[Moto]:
-    port = _free_port()
+    port = free_port()  # fixed before the server starts: the interpreter is told it through MOTO_PORT
     patch = pytest.MonkeyPatch()
     for name, value in {
         "MOTO_PORT": str(port),  # the interpreter calls services back on localhost:$MOTO_PORT
@@ -151,16 +144,6 @@ class Stack:
                 roleArn=self.role_arn,
             )["stateMachineArn"]
         )
-
-
-def _load_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dq_results_app_sfn", APP)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["dq_results_app_sfn"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _function_zip() -> bytes:
@@ -221,7 +204,7 @@ def stack(moto: Moto) -> Stack:
         "ContractsDqJob": job_name,
         "DqResultsFunction.Arn": function_arn,
     }
-    return Stack(moto, _load_app(), names, role_arn, job_name, queue_url)
+    return Stack(moto, load_module("dq_results_app_sfn", APP), names, role_arn, job_name, queue_url)
 
 
 # ---------------------------------------------------------------- helpers

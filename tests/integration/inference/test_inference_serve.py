@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from dq_platform.cli import app as dqp
 from dq_platform.inference.local_server import make_server
-from tests.unit.inference.support import ROOT, build_handler, copy_models, free_port
+from tests.support.aws import free_port
+from tests.unit.inference.support import ROOT, build_handler, copy_models
 
 pytestmark = pytest.mark.integration
 

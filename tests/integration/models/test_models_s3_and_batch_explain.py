@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +19,7 @@ from dq_platform.inference.local_server import LocalLambdaContext
 from dq_platform.models.artifacts import fetch_models
 from dq_platform.models.runtime import load_models
 from dq_platform.sample_data import generate_clauses, generate_records
+from tests.support.aws import load_module
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +31,7 @@ def _context() -> LocalLambdaContext:
 
 
 def _handler_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("batch_explain_app", ROOT / "functions/batch_explain/app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("batch_explain_app", ROOT / "functions/batch_explain/app.py")
 
 
 @pytest.fixture(scope="module")

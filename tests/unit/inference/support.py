@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -90,10 +89,3 @@ def predict_event(payload: Any, request_id: str = "req-1", raw: str | None = Non
     from dq_platform.inference.events import proxy_event
 
     return proxy_event("POST", "/predict", raw if raw is not None else json.dumps(payload), request_id=request_id)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -11,6 +10,7 @@ import pytest
 
 from dq_platform.inference.events import EXPECTED_STATUS, sample_events, stale_events
 from dq_platform.inference.openapi import build_openapi, openapi_is_current
+from tests.support.aws import load_module
 from tests.unit.inference.support import ROOT
 
 pytestmark = pytest.mark.unit
@@ -18,12 +18,7 @@ HOOK_DIR = ROOT / "functions" / "codedeploy_hook"
 
 
 def _hook_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("codedeploy_hook_app", HOOK_DIR / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("codedeploy_hook_app", HOOK_DIR / "app.py")
 
 
 def test_openapi_document_has_no_drift() -> None:

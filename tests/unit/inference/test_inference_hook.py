@@ -5,7 +5,6 @@ Lambda-invoke stand-in (CodeDeploy and Lambda versions cannot run here)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 from dq_platform.inference.local_server import LocalLambdaContext
+from tests.support.aws import load_module
 from tests.unit.inference.support import ROOT, build_handler, copy_models
 
 pytestmark = pytest.mark.unit
@@ -24,12 +24,7 @@ VERSION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:enterprise-product
 
 
 def _hook() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("codedeploy_hook_app", ROOT / "functions/codedeploy_hook/app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("codedeploy_hook_app", ROOT / "functions/codedeploy_hook/app.py")
 
 
 class InProcessLambdaStub:

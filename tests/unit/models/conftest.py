@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from dq_platform.models.artifacts import Manifest
+from tests.support.aws import local_only
 from tests.unit.models.support import train_tiny
 
 
@@ -18,7 +19,5 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
 
 @pytest.fixture(autouse=True)
 def _no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    local_only(monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

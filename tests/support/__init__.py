@@ -1,0 +1,1 @@
+"""Helpers shared by every test tier (unit, integration, reliability, e2e)."""
