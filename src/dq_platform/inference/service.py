@@ -22,7 +22,6 @@ from dq_platform.inference.ab import (
 )
 from dq_platform.inference.errors import ModelUnavailableError, PayloadTooLargeError
 from dq_platform.inference.explanations import ExplanationService
-from dq_platform.inference.model_loading import load_served_models
 from dq_platform.inference.schemas import (
     ABWeightsOut,
     HealthResponse,
@@ -32,7 +31,7 @@ from dq_platform.inference.schemas import (
     PredictResponse,
     Timings,
 )
-from dq_platform.models.artifacts import MODEL_NAMES, ArtifactError, read_manifest
+from dq_platform.models.artifacts import MODEL_NAMES, ArtifactError, fetch_models, read_manifest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -54,6 +53,29 @@ class PredictResult:
 
 def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000.0, 3)
+
+
+def load_served_models(
+    settings: InferenceSettings, logger: Logger
+) -> tuple[Path, dict[str, LoadedModel], dict[str, str]]:
+    """Models from MODEL_S3_URI when set, else the baked MODEL_DIR; failures become per-model reasons."""
+    from dq_platform.models.runtime import load_models
+
+    root = settings.model_dir
+    if settings.model_s3_uri:
+        try:
+            root = fetch_models(settings.model_s3_uri, dest=settings.model_cache_dir)
+        except Exception as exc:  # S3 errors of any kind: report degraded instead of crashing init
+            reason = f"could not fetch models from {settings.model_s3_uri}: {type(exc).__name__}: {exc}"
+            logger.error("model fetch failed", extra={"model_s3_uri": settings.model_s3_uri})
+            return root, {}, dict.fromkeys(MODEL_NAMES, reason)
+    loaded, errors = load_models(root)
+    for name in MODEL_NAMES:
+        if name not in loaded and name not in errors:
+            errors[name] = f"no model folder {root / name}"
+    for name, reason in errors.items():
+        logger.error("model not loaded", extra={"model": name, "reason": reason})
+    return root, loaded, errors
 
 
 class InferenceService:
@@ -79,11 +101,7 @@ class InferenceService:
 
     @classmethod
     def from_settings(cls, settings: InferenceSettings, logger: Logger) -> InferenceService:
-        served = load_served_models(settings)
-        if served.fetch_failed:
-            logger.error("model fetch failed", extra={"model_s3_uri": settings.model_s3_uri})
-        for name, reason in sorted(served.errors.items()):
-            logger.error("model not loaded", extra={"model": name, "reason": reason})
+        root, models, errors = load_served_models(settings, logger)
         weights = SSMJsonConfig(settings.ab_weights_param, ABWeights, DEFAULT_WEIGHTS, settings.config_ttl_s, logger)
         versions = SSMJsonConfig(
             settings.model_versions_param, ModelVersions, ModelVersions(), settings.config_ttl_s, logger
@@ -96,7 +114,7 @@ class InferenceService:
             top_k=settings.explain_top_k,
             budget_s=settings.explain_budget_s,
         )
-        return cls(settings, served.root, served.models, served.errors, weights, versions, explanations, logger)
+        return cls(settings, root, models, errors, weights, versions, explanations, logger)
 
     @classmethod
     def without_models(cls, settings: InferenceSettings, logger: Logger) -> InferenceService:
