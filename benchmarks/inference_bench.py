@@ -79,7 +79,11 @@ def _texts(n: int) -> list[str]:
 
 
 def cold_start(models: Path, runs: int) -> dict[str, Any]:
-    task_root = tempfile.mkdtemp(prefix="dqp-bench-task-root-")
+    with tempfile.TemporaryDirectory(prefix="dqp-bench-task-root-") as task_root:
+        return _cold_start(models, runs, task_root)
+
+
+def _cold_start(models: Path, runs: int, task_root: str) -> dict[str, Any]:
     env = {
         **os.environ,
         "MODEL_DIR": str(models),
