@@ -169,15 +169,16 @@ class SparkEngine:
         df = self.spark.sql(sql)
         n_files = max(1, -(-(rows or 0) // _ROWS_PER_FILE))
         keys: list[tuple[tuple[int, ...], bool]] = []
-        in_order = False
-        if transform is not None or (order_by is not None and n_files == 1):
+        in_order = False  # only ever True for one output file ordered by `order_by`
+        probe_order = order_by if n_files == 1 else None
+        if transform is not None or probe_order is not None:
             key_cols = [*transform.code_columns, PARSE_FLAG] if transform is not None else []
-            keys, in_order = self._probe(df, key_cols, order_by if n_files == 1 else None)
-        if order_by is not None and n_files == 1 and in_order:
+            keys, in_order = self._probe(df, key_cols, probe_order)
+        if in_order:
             df = df.sortWithinPartitions(order_by)  # coalesce(1) concatenates partitions in order
         if transform is not None:
             df = self._with_outcomes(df, transform, keys)  # a broadcast join keeps each partition's order
-        if order_by is not None and not (n_files == 1 and in_order):
+        if order_by is not None and not in_order:
             df = df.orderBy(order_by)
         root = str(directory).rstrip("/")
         tmp_name = f"_{stem}.spark"
