@@ -504,19 +504,17 @@ def quantize_int8(src: Path, dst: Path) -> None:
 
 
 def _optimize_published(
-    model_dir: Path,
-    files: dict[str, str],
-    texts: list[str],
-    before: npt.NDArray[np.float32],
-    served: Manifest,
+    model_dir: Path, files: dict[str, str], texts: list[str], manifest_for: Callable[[str, dict[str, str]], Manifest]
 ) -> tuple[str, float]:
-    """Pre-optimize every published graph and check that the served one still gives `before`, its
-    probabilities on `texts` as exported (from the int8/fp32 check above)."""
+    """Pre-optimize every published graph and check that the served one predicts as before."""
+    served = model_dir / files[ROLE_MODEL]
+    quant = "int8" if served.name.endswith(".int8.onnx") else "fp32"
+    (model_dir / MANIFEST_FILE).write_text(manifest_for(quant, files).to_json(), encoding="utf-8")
+    before = load_model(model_dir).predict_proba_many(texts)
     description = ""
     for role in (ROLE_MODEL, ROLE_MODEL_FP32):
         if role in files:
             description = optimize_for_serving(model_dir / files[role])
-    (model_dir / MANIFEST_FILE).write_text(served.to_json(), encoding="utf-8")
     after = load_model(model_dir).predict_proba_many(texts)
     (model_dir / MANIFEST_FILE).unlink()
     diff = float(np.abs(before - after).max()) if len(texts) else 0.0
@@ -617,13 +615,7 @@ def train_transformer(splits: Splits, cfg: TrainConfig, model_dir: Path, echo: E
     else:
         files[ROLE_MODEL] = fp32.name
         int8.unlink()
-    graph_optimization, optimized_diff = _optimize_published(
-        model_dir,
-        files,
-        check_texts[:64],
-        (p8 if use_int8 else p32)[:64],
-        manifest_for("int8" if use_int8 else "fp32", files),
-    )
+    graph_optimization, optimized_diff = _optimize_published(model_dir, files, check_texts[:64], manifest_for)
     echo(f"ONNX graphs pre-optimized ({graph_optimization}); max |probability diff| {optimized_diff:.1e}")
     if cfg.keep_checkpoint:
         model.save_pretrained(str(model_dir / "checkpoint"))
