@@ -1,4 +1,5 @@
-"""The Lambda module's init: both models loaded, botocore traced only once boto3 is first used.
+"""The Lambda module's init: both models loaded, botocore traced only once boto3 is first used, the
+OpenAPI document models never imported, and garbage collection back on (init's objects frozen) afterwards.
 
 Each case runs in a fresh interpreter, as a Lambda container does, with the environment Lambda gives it
 (a task root and a function name turn the X-Ray SDK and Powertools' tracer on).
@@ -17,12 +18,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 _SCRIPT = """
-import json, sys
+import gc, json, sys
 import dq_platform.inference.handler as h
 from dq_platform.inference.events import proxy_event
 from dq_platform.inference.local_server import LocalLambdaContext
 import aws_xray_sdk.core.patcher as patcher
-after_init = {"botocore_imported": "botocore.client" in sys.modules, "patched": sorted(patcher._PATCHED_MODULES)}
+after_init = {
+    "botocore_imported": "botocore.client" in sys.modules,
+    "patched": sorted(patcher._PATCHED_MODULES),
+    "openapi_models_imported": "aws_lambda_powertools.event_handler.openapi.models" in sys.modules,
+    "gc_enabled": gc.isenabled(),
+    "init_objects_frozen": gc.get_freeze_count() > 10_000,
+}
 body = json.dumps({"text": "Either party may terminate this agreement on notice.", "model": "transformer"})
 reply = h.handler(proxy_event("POST", "/predict", body), LocalLambdaContext())
 import boto3  # what the SSM and S3 adapters import on first use
@@ -67,8 +74,34 @@ def test_init_loads_both_models_and_defers_botocore(models_root: Path, tmp_path:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["after_init"] == {"botocore_imported": False, "patched": []}
+    assert result["after_init"] == {
+        "botocore_imported": False,
+        "patched": [],
+        "openapi_models_imported": False,
+        "gc_enabled": True,
+        "init_objects_frozen": True,
+    }
     assert result["status"] == 200
     assert result["model"] == "transformer"
     assert result["loaded"] == ["baseline", "transformer"]
     assert result["patched_after_boto3"] == ["botocore"]
+
+
+_FAILING_INIT = """
+import gc, json
+try:
+    import dq_platform.inference.handler
+except Exception as exc:
+    print(json.dumps({"error": type(exc).__name__, "gc_enabled": gc.isenabled()}))
+"""
+
+
+@pytest.mark.unit
+def test_failed_init_leaves_garbage_collection_on(models_root: Path, tmp_path: Path) -> None:
+    env = _lambda_env(models_root, tmp_path)
+    env["AB_WEIGHTS_TTL_SECONDS"] = "-5"  # rejected by the settings: init raises
+    proc = subprocess.run(
+        [sys.executable, "-c", _FAILING_INIT], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"error": "ValidationError", "gc_enabled": True}
