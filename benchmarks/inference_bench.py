@@ -11,21 +11,20 @@ the cost per request at Lambda (x86, per GB-second + per request) and API Gatewa
 from __future__ import annotations
 
 import argparse
-import compileall
 import contextlib
 import io
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from compiled_package import compiled_package_root
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -81,13 +80,9 @@ def _texts(n: int) -> list[str]:
 
 
 def cold_start(models: Path, runs: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="dqp-bench-task-root-") as task_root:
-        # As the image lays it out: the package copied into the task root and byte-compiled at build time
-        # (functions/inference/Dockerfile). Importing from src/ instead would time the compiler whenever
-        # PYTHONDONTWRITEBYTECODE is set, which Lambda's read-only task root never pays.
-        shutil.copytree(ROOT / "src" / "dq_platform", Path(task_root) / "dq_platform")
-        compileall.compile_dir(Path(task_root) / "dq_platform", quiet=1)
-        return _cold_start(models, runs, task_root)
+    # The task root as the image lays it out: the package copied there and byte-compiled.
+    with compiled_package_root() as task_root:
+        return _cold_start(models, runs, str(task_root))
 
 
 def _cold_start(models: Path, runs: int, task_root: str) -> dict[str, Any]:

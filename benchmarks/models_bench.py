@@ -22,6 +22,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from compiled_package import compiled_package_root
+
 VARIANTS = ("baseline-onnx", "transformer-onnx-int8", "transformer-onnx-fp32", "transformer-torch")
 TOKENS = (50, 128, 512)
 
@@ -110,7 +112,20 @@ def run(models: Path, repeats: int, cold_runs: int) -> list[dict[str, object]]:
     import os
 
     texts = bench_texts(models)
-    env = {**os.environ, "BENCH_TEXTS": json.dumps(texts), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    with compiled_package_root() as package_root:
+        env = {
+            **os.environ,
+            "BENCH_TEXTS": json.dumps(texts),
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",  # as the inference function's template sets
+            "TOKENIZERS_PARALLELISM": "false",
+            # the package byte-compiled, as the serving image holds it
+            "PYTHONPATH": os.pathsep.join(p for p in (str(package_root), os.environ.get("PYTHONPATH")) if p),
+        }
+        return _run_variants(models, repeats, cold_runs, env)
+
+
+def _run_variants(models: Path, repeats: int, cold_runs: int, env: dict[str, str]) -> list[dict[str, object]]:
     results = []
     for variant in VARIANTS:
         runs = []
