@@ -34,7 +34,8 @@ def train(
         [],
         "--data",
         help="Labelled data: clause CSV (text,label,source_doc; splits.csv beside it is used), DQ processed "
-        "Parquet folder/prefix (text,label,doc_id) or JSON lines. Repeatable. PATH#split=train selects a split.",
+        "Parquet folder/prefix (text,label,doc_id) or JSON lines. Repeatable. PATH#split=train selects a split; "
+        "PATH#same-docs-as=OTHER keeps another release of OTHER's documents, each with its namesake's split.",
     ),
     out: str = typer.Option(DEFAULT_SAMPLE_OUT, "--out", help="Model root: local folder or s3://bucket/prefix."),
     models: str = typer.Option(",".join(MODEL_NAMES), "--models", help="Comma-separated: baseline,transformer."),

@@ -45,11 +45,13 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """`PATH`, `PATH#split=test` or `PATH#not-in=OTHER` (keep documents whose name is absent from OTHER)."""
+    """`PATH`, `PATH#split=test`, `PATH#not-in=OTHER` (keep documents whose name is absent from OTHER) or
+    `PATH#same-docs-as=OTHER` (keep documents whose name is in OTHER, each with its namesake's split)."""
 
     path: str
     split: str | None = None
     not_in: str | None = None
+    same_docs_as: str | None = None
 
     @classmethod
     def parse(cls, spec: str) -> DataSpec:
@@ -63,7 +65,11 @@ class DataSpec:
             return cls(path, split=value)
         if key == "not-in" and value:
             return cls(path, not_in=value)
-        raise DataError(f"--data {spec!r}: selector must be split=train|validation|test or not-in=PATH")
+        if key == "same-docs-as" and value:
+            return cls(path, same_docs_as=value)
+        raise DataError(
+            f"--data {spec!r}: selector must be split=train|validation|test, not-in=PATH or same-docs-as=PATH"
+        )
 
     @property
     def name(self) -> str:
@@ -72,6 +78,8 @@ class DataSpec:
             return f"{stem}[{self.split}]"
         if self.not_in:
             return f"{stem}[not-in {_stem(self.not_in)}]"
+        if self.same_docs_as:
+            return f"{stem}[same-docs-as {_stem(self.same_docs_as)}]"
         return stem
 
 
@@ -250,10 +258,30 @@ def load_dataset(
     if parsed.not_in:
         other = {_doc_name(d) for d in load_dataset(parsed.not_in, labels=labels).frame["doc"]}
         data = data[~data["doc"].map(_doc_name).isin(other)]
+    if parsed.same_docs_as:
+        data = _same_docs_as(data, load_dataset(parsed.same_docs_as, labels=labels).frame)
     data = data.reset_index(drop=True)
     if data.empty:
         raise DataError(f"{parsed.name}: the selection leaves no rows")
     return Dataset(name=parsed.name, frame=data, sources=files, skipped_unlabelled=skipped)
+
+
+def _same_docs_as(data: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """Another release of the same documents (e.g. CLAUDETTE 2021 next to 2019): only documents whose
+    namesake is in `other`, each taking its namesake's split, so that no version of a test or validation
+    document is ever trained on; texts `other` already has (case-insensitively) are dropped, so shared
+    sentences are neither counted twice nor given a second, possibly different, label."""
+    splits = other.assign(name=other["doc"].map(_doc_name)).groupby("name")["split"].unique()
+    ambiguous = [name for name, values in splits.items() if len(values) > 1]
+    if ambiguous:
+        raise DataError(f"same-docs-as: document name {ambiguous[0]!r} has several splits in the other data")
+    split_of = {name: values[0] for name, values in splits.items()}
+    names = data["doc"].map(_doc_name)
+    known = set(other["text"].str.casefold())
+    keep = names.isin(split_of.keys()) & ~data["text"].str.casefold().isin(known)
+    data = data[keep].copy()
+    data["split"] = names[keep].map(split_of)
+    return data
 
 
 def combine(datasets: Sequence[Dataset]) -> pd.DataFrame:

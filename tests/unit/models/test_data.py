@@ -96,6 +96,44 @@ def test_not_in_keeps_only_documents_absent_from_the_other_file(tmp_path: Path) 
         DataSpec.parse(f"{b}#split=holdout")
 
 
+def test_same_docs_as_keeps_namesakes_with_their_split_and_drops_known_texts(tmp_path: Path) -> None:
+    a = write_csv(
+        tmp_path / "a.csv",
+        [
+            {"text": "We may end your account.", "label": "HighRisk", "source_doc": "c2019/Acme"},
+            {"text": "Welcome.", "label": "LowRisk", "source_doc": "c2019/Globex"},
+        ],
+        FIELDS,
+    )
+    write_csv(
+        tmp_path / "splits.csv",
+        [{"source_doc": "c2019/Acme", "split": "train"}, {"source_doc": "c2019/Globex", "split": "test"}],
+        ["source_doc", "split"],
+    )
+    (tmp_path / "b").mkdir()
+    b = write_csv(
+        tmp_path / "b" / "b.csv",
+        [
+            {"text": "WE MAY END YOUR ACCOUNT.", "label": "LowRisk", "source_doc": "c2021/ACME"},  # known text
+            {"text": "We may change these terms.", "label": "HighRisk", "source_doc": "c2021/ACME"},
+            {"text": "Globex thanks you.", "label": "LowRisk", "source_doc": "c2021/Globex"},
+            {"text": "Initech may sue.", "label": "HighRisk", "source_doc": "c2021/Initech"},  # no namesake
+        ],
+        FIELDS,
+    )
+    write_csv(
+        tmp_path / "b" / "splits.csv",
+        [{"source_doc": f"c2021/{d}", "split": "train"} for d in ("ACME", "Globex", "Initech")],
+        ["source_doc", "split"],
+    )
+    ds = load_dataset(f"{b}#same-docs-as={a}")
+    assert ds.name == "b[same-docs-as a]"
+    assert ds.frame[["text", "doc", "split"]].values.tolist() == [
+        ["We may change these terms.", "c2021/ACME", "train"],
+        ["Globex thanks you.", "c2021/Globex", "test"],  # the namesake's split, not b's own
+    ]
+
+
 def test_parquet_from_the_dq_pipeline_skips_unlabelled_rows(tmp_path: Path) -> None:
     folder = tmp_path / "contracts" / "ingest_date=2026-01-01"
     folder.mkdir(parents=True)
