@@ -121,6 +121,11 @@ def test_onnx_logits_match_torch(tmp_path: Path) -> None:
     for i, text in enumerate(texts):  # unpadded single texts too
         np.testing.assert_allclose(onnx_model.logits([text])[0], expected[i], atol=1e-4)
     assert onnx_model.token_count(LONG) == 64
+    # traced with eager attention (no per-layer NaN guard from SDPA's decomposition); training's SDPA restored
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert "Softmax" in ops
+    assert "IsNaN" not in ops
+    assert model.config._attn_implementation == "sdpa"
 
 
 def test_load_models_reports_broken_folders(tiny_models: tuple[Path, dict[str, Manifest]], tmp_path: Path) -> None:
