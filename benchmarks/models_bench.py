@@ -39,7 +39,13 @@ CHILD = textwrap.dedent(
     root = Path(model_root)
     first_text = "The Supplier may terminate this Agreement at any time without notice."
 
+    def unavailable(reason):
+        print(json.dumps({"variant": variant, "error": reason}))
+        sys.exit(0)
+
     if variant == "transformer-torch":
+        if not (root / "transformer" / "checkpoint").is_dir():
+            unavailable("no checkpoint/ beside the model (trained with --no-checkpoint)")
         os.environ["HF_HUB_OFFLINE"] = "1"
         import torch
         from transformers import pipeline
@@ -57,11 +63,13 @@ CHILD = textwrap.dedent(
             manifest = read_manifest(folder)
             if variant.endswith("fp32"):
                 files = dict(manifest.files)
-                files["model"] = files.get("model_fp32", files["model"])
+                if manifest.quantization == "int8":
+                    if "model_fp32" not in files or not (folder / files["model_fp32"]).is_file():
+                        unavailable("no fp32 graph published beside the int8 one")
+                    files["model"] = files["model_fp32"]
                 manifest = manifest.model_copy(update={"files": files, "quantization": "fp32"})
             elif manifest.quantization != "int8":
-                print(json.dumps({"variant": variant, "error": "no int8 model published"}))
-                sys.exit(0)
+                unavailable("no int8 model published")
             model = TransformerModel(manifest, folder, threads=1)
             model.tokenizer.enable_truncation(max_length=512)
         predict = lambda text: model.predict(text).label
