@@ -480,17 +480,18 @@ def export_onnx(model: Any, tokenizer: Any, path: Path, max_length: int) -> None
     Fine-tuning keeps SDPA; the model is switched back after the export. Then the GELU and layer-norm
     fusions are applied (`fuse_gelu_and_layer_norms`)."""
     trained_with = getattr(model.config, "_attn_implementation", None)
-    if trained_with and trained_with != "eager":
+    switch = trained_with not in (None, "eager")
+    if switch:
         model.set_attn_implementation("eager")
     try:
         _export(model, tokenizer, path, max_length)
     finally:
-        if trained_with and trained_with != "eager":
+        if switch:
             model.set_attn_implementation(trained_with)
     fuse_gelu_and_layer_norms(path)
 
 
-def fuse_gelu_and_layer_norms(path: Path) -> dict[str, int]:
+def fuse_gelu_and_layer_norms(path: Path) -> None:
     """ONNX Runtime's BERT fusions for the fp32 graph, before quantization: each feed-forward bias + erf
     GELU (six nodes) becomes one `BiasGelu`, and residual adds + layer norms become `SkipLayerNormalization`.
     ONNX Runtime's own graph optimizer misses the GELU as the exporter writes it (~4% of the int8
@@ -505,8 +506,6 @@ def fuse_gelu_and_layer_norms(path: Path) -> dict[str, int]:
         str(path), model_type="bert", num_heads=0, hidden_size=0, optimization_options=options, opt_level=0
     )
     fused.save_model_to_file(str(path))
-    counts = fused.get_fused_operator_statistics()
-    return {op: int(n) for op, n in counts.items() if n}
 
 
 def _export(model: Any, tokenizer: Any, path: Path, max_length: int) -> None:
