@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -232,6 +233,7 @@ class Demo:
     def start_api(self) -> subprocess.Popen[bytes]:
         self._step += 1
         self.echo(f"\n==> [{self._step}/8] Starting the API on http://127.0.0.1:{self.cfg.port}")
+        _require_free_port(self.cfg.port)  # else /health would be answered by whatever holds the port
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / "serve.log").open("wb")
         proc = subprocess.Popen(  # noqa: S603  (our own CLI, arguments built here, no shell)
@@ -354,8 +356,19 @@ def _http(method: str, url: str, payload: Any = None) -> tuple[int, dict[str, An
         return err.code, json.loads(err.read() or b"{}")
 
 
+def _require_free_port(port: int) -> None:
+    """Another server on the port (an earlier demo's API still running) would answer the demo's health
+    check and smoke requests in place of the one it starts, whose own bind then fails."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise DemoError(
+                f"port {port} on 127.0.0.1 is already in use (an earlier demo's API?); stop it or pass --port"
+            )
+
+
 def run_demo(cfg: DemoConfig, echo: Echo = print) -> DemoSummary:
     """Run every step; with `cfg.serve`, keep the API up until Ctrl-C."""
+    _require_free_port(cfg.port)  # before minutes of training, not after
     demo = Demo(cfg, echo)
     demo.generate()
     demo.data_quality()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from pathlib import Path
+from types import FrameType
 
 import typer
 
@@ -47,8 +50,15 @@ def demo(
         serve=serve,
         seed=seed,
     )
+    # A SIGTERM (`kill`, a CI timeout, `docker stop`) exits through run_demo's cleanup like Ctrl-C does,
+    # instead of leaving the API it started running on the port.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         run_demo(cfg, typer.echo)
     except DemoError as exc:
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    sys.exit(128 + signum)
