@@ -27,6 +27,10 @@ class Dialect:
             return f"({expr} RLIKE {self.string('^(?:' + pattern + ')' + chr(92) + 'z')})"
         return f"regexp_full_match({expr}, {self.string(pattern)})"
 
+    def byte_length(self, expr: str) -> str:
+        """UTF-8 byte count: stored with the string, so free, where `length()` walks every byte."""
+        return f"octet_length({expr})" if self.name == "spark" else f"strlen({expr})"
+
     def compact_array(self, items: list[str]) -> str:
         """Array of the non-null items, in order (row-level rule lists)."""
         if not items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from dq_platform.dq.dqdl import parse
 from dq_platform.dq.engines.duckdb_engine import DuckDBEngine
 from dq_platform.dq.engines.spark_engine import SparkEngine
-from dq_platform.dq.pipeline import RunOutputs, run
+from dq_platform.dq.pipeline import RunOutputs, evaluate, run
+from dq_platform.dq.readers import InputFile, parse_files
 from dq_platform.sample_data import generate_records, write_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
@@ -79,3 +82,24 @@ def test_engines_agree_on_whole_ruleset(spark: Any, tmp_path: Path) -> None:
         d_rows, s_rows = _rows(tmp_path / "duck" / kind), _rows(tmp_path / "spark" / kind)
         assert d_rows == s_rows, kind
     assert duck["run_id"] == sprk["run_id"]
+
+
+def test_engines_agree_on_multibyte_text_lengths(spark: Any, tmp_path: Path) -> None:
+    """ColumnLength checks a byte count before counting characters; both engines must still count
+    characters (1-4 bytes each), at and around every bound."""
+    texts = ["\u00e9" * 20, "a" * 20, "\U0001f600" * 20, "ab" * 10, "\U0001f600" * 5, "x" * 90, None, ""]
+    body = "".join(f'{{"doc_id": "D{i}", "text": {json.dumps(t)}}}\n' for i, t in enumerate(texts)).encode()
+    rules = ", ".join(
+        f'ColumnLength "text" {cond}'
+        for cond in ("between 19 and 21", "between 4 and 20", "between 1 and 100", "> 20", ">= 20", "<= 20", "< 21")
+    )
+    doc = parse(f"Rules = [ {rules} ]")
+    results = []
+    for name, engine in (("duck", DuckDBEngine()), ("spark", SparkEngine(spark))):
+        data = parse_files([InputFile("t.jsonl", "jsonl", body)])
+        results.append(evaluate(engine, doc, data, NOW, tmp_path / name).outcomes)
+    duck, sprk = results
+    assert duck == sprk
+    compliance = [o["EvaluatedMetrics"]["Column.text.ColumnLength.Compliance"] for o in duck]
+    # characters per row: 20, 20, 20, 20, 5, 90, NULL, 0 (NULL fails every rule)
+    assert compliance == [4 / 8, 1 / 8, 6 / 8, 1 / 8, 5 / 8, 6 / 8, 6 / 8]

@@ -21,6 +21,8 @@ NULL_VAL = rows4(value_amount=[10.0, 20.0, None, 40.0])
 BAD_CUR = rows4(currency=["USD", "XXX", "USD", "GBP"])
 EXPIRED = rows4(expiry_date=["2026-01-01", "2020-01-01", "2026-01-01", "2026-01-01"])
 EMPTY: list[dict[str, Any]] = []
+# 20 characters each, in 40, 20, 80 and 20 bytes: the byte-count shortcut must never decide wrongly
+TEXT_20_CHARS = rows4(text=["\u00e9" * 20, "a" * 20, "\U0001f600" * 20, "ab" * 10])
 
 CASES = [
     # RowCount
@@ -94,6 +96,13 @@ CASES = [
     ('ColumnLength "currency" > 3', R, "Failed"),
     ('ColumnLength "currency" = 3', NULL_CUR, "Failed"),
     ('ColumnLength "currency" between 2 and 4', EMPTY, "Failed"),
+    ('ColumnLength "text" between 19 and 21', TEXT_20_CHARS, "Passed"),
+    ('ColumnLength "text" between 1 and 100', TEXT_20_CHARS, "Passed"),
+    ('ColumnLength "text" between 4 and 20', TEXT_20_CHARS, "Failed"),
+    ('ColumnLength "text" > 20', TEXT_20_CHARS, "Failed"),
+    ('ColumnLength "text" >= 20', TEXT_20_CHARS, "Passed"),
+    ('ColumnLength "text" <= 20', TEXT_20_CHARS, "Passed"),
+    ('ColumnLength "text" < 20', TEXT_20_CHARS, "Failed"),
     # DistinctValuesCount
     ('DistinctValuesCount "currency" = 3', R, "Passed"),
     ('DistinctValuesCount "currency" > 3', R, "Failed"),
