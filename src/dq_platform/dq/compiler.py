@@ -722,16 +722,16 @@ class _Compiler:
             return None
         size = self.d.byte_length(expr)
 
-        def exact(v: float) -> str:  # never rounded: a rounded bound could admit a failing row
-            return str(int(v)) if v.is_integer() else repr(v)
+        def num(v: float) -> str:  # the literals value_pred writes (repr, never rounded)
+            return self.lit(Number(v), "double")
 
         if cond.op == "between":
             lo, hi = bounds
-            return f"({size} > {exact(4 * lo)} AND {size} < {exact(hi)})"
+            return f"({size} > {num(4 * lo)} AND {size} < {num(hi)})"
         if cond.op in (">", ">="):
-            return f"{size} {cond.op} {exact(4 * bounds[0])}"
+            return f"{size} {cond.op} {num(4 * bounds[0])}"
         if cond.op in ("<", "<="):
-            return f"{size} {cond.op} {exact(bounds[0])}"
+            return f"{size} {cond.op} {num(bounds[0])}"
         return None
 
     def r_data_freshness(self, node: Node, rule: Rule) -> None:
