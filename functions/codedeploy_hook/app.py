@@ -105,9 +105,18 @@ def run_hook(event: dict[str, Any], lambda_client: Any, codedeploy_client: Any, 
     return status
 
 
+# The new version shares the function's concurrency (reserved or the account's) with live traffic, so an
+# invoke may be throttled (429 TooManyRequestsException) while the canary runs. botocore's standard retry
+# mode retries throttles with exponential backoff and jitter (capped at 20 s a wait): 12 attempts wait at most
+# ~3 minutes for one request before a starved smoke test fails (and rolls back) the deployment.
+LAMBDA_RETRIES = {"mode": "standard", "max_attempts": 12}
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     import boto3
+    from botocore.config import Config
 
     version = os.environ["TARGET_FUNCTION_VERSION"]
-    status = run_hook(event, boto3.client("lambda"), boto3.client("codedeploy"), version)
+    lambda_client = boto3.client("lambda", config=Config(retries=LAMBDA_RETRIES, read_timeout=60))
+    status = run_hook(event, lambda_client, boto3.client("codedeploy"), version)
     return {"status": status}

@@ -52,10 +52,12 @@ def test_parameters_follow_the_contracts() -> None:
     assert (p["ScoreThreshold"]["MinValue"], p["ScoreThreshold"]["MaxValue"]) == (0, 1)
 
 
-def test_glue_security_configuration_encrypts_s3_logs_and_bookmarks_with_the_cmk() -> None:
+def test_glue_security_configuration_encrypts_s3_and_bookmarks_with_the_cmk() -> None:
     enc = props("GlueSecurityConfiguration")["EncryptionConfiguration"]
     assert enc["S3Encryptions"] == [{"S3EncryptionMode": "SSE-KMS", "KmsKeyArn": KEY}]
-    assert enc["CloudWatchEncryption"] == {"CloudWatchEncryptionMode": "SSE-KMS", "KmsKeyArn": KEY}
+    # Logs are encrypted by the job's own log groups (next tests): a CloudWatchEncryption here would make
+    # Glue pick log groups of its own naming instead.
+    assert "CloudWatchEncryption" not in enc
     assert enc["JobBookmarksEncryption"] == {"JobBookmarksEncryptionMode": "CSE-KMS", "KmsKeyArn": KEY}
 
 
@@ -70,8 +72,14 @@ def test_glue_job_runs_glue5_with_foundation_role_and_security_configuration() -
     assert job["Command"]["Name"] == "glueetl"
     args = job["DefaultArguments"]
     assert args["--job-bookmark-option"] == "job-bookmark-disable"
-    assert args["--enable-continuous-cloudwatch-log"] == "true"
-    assert args["--continuous-log-logGroup"] == {"Ref": "GlueJobLogGroup"}
+    # Glue 5.0 ignores Glue 4.0's continuous-logging arguments; --custom-logGroup-prefix is what it reads,
+    # writing <prefix>/error and <prefix>/output, both owned (KMS, retention) by this stack.
+    glue4_only = {"--enable-continuous-cloudwatch-log", "--continuous-log-logGroup", "--enable-continuous-log-filter"}
+    assert not glue4_only & set(args)
+    prefix = sub_text(args["--custom-logGroup-prefix"])
+    groups = resources(T, "AWS::Logs::LogGroup")
+    names = {sub_text(g["Properties"]["LogGroupName"]) for g in groups.values()}
+    assert {prefix + "/error", prefix + "/output"} <= names
     # Script, package and ruleset all come from the artifacts prefix the foundation role may read.
     artifacts = "s3://${AnalyticsBucketName}/${ArtifactsPrefix}"
     assert sub_text(job["Command"]["ScriptLocation"]).startswith(artifacts)
@@ -88,7 +96,7 @@ def test_glue_job_runs_glue5_with_foundation_role_and_security_configuration() -
 
 def test_every_log_group_is_kms_encrypted_with_retention() -> None:
     groups = resources(T, "AWS::Logs::LogGroup")
-    assert set(groups) == {"GlueJobLogGroup", "DqResultsLogGroup", "StateMachineLogGroup"}
+    assert set(groups) == {"GlueJobErrorLogGroup", "GlueJobOutputLogGroup", "DqResultsLogGroup", "StateMachineLogGroup"}
     for name, group in groups.items():
         assert group["Properties"]["KmsKeyId"] == KEY, name
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name

@@ -21,8 +21,13 @@ def test_function_settings(template: dict[str, Any]) -> None:
     fn = template["Resources"]["InferenceFunction"]
     props = fn["Properties"]
     assert props["PackageType"] == "Image"
-    assert props["ReservedConcurrentExecutions"] == 2
-    assert props["Timeout"] == 30
+    # Reserved concurrency only when a parameter asks for it (a reservation fails the deploy in accounts
+    # whose concurrency quota is under 10 + the reservation); tests/infra/test_deploy_limits_and_quotas.py.
+    assert props["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    # Below API Gateway's 29 s integration timeout.
+    assert props["Timeout"] < 29
     assert props["Tracing"] == "Active"
     assert props["Role"] == {"Ref": "InferenceFunctionRoleArn"}
     assert props["AutoPublishAlias"] == "live"
@@ -55,7 +60,10 @@ def test_api_stage_logging_tracing_throttling(template: dict[str, Any]) -> None:
     api = template["Resources"]["InferenceApi"]["Properties"]
     assert api["StageName"] == "prod"
     assert api["TracingEnabled"] is True
-    fmt = json.loads(api["AccessLogSetting"]["Format"])
+    # Access logs unless ApiGatewayLogging=none (no account logging role to write them with).
+    condition, access_logs, off = api["AccessLogSetting"]["Fn::If"]
+    assert (condition, off) == ("ApiLogging", {"Ref": "AWS::NoValue"})
+    fmt = json.loads(access_logs["Format"])
     assert {"requestId", "status", "latencyMs"} <= set(fmt)
     (settings,) = api["MethodSettings"]
     assert settings["DataTraceEnabled"] is False
