@@ -107,12 +107,14 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
         Para(d.summary, css=f"decision {d.recommendation.replace(' ', '-')}"),
         Para(f"Next step: {d.next_step}"),
         Table(
-            ["Rule", "Check", "Outcome", "If it fails", "Detail"],
-            [[c.rule, c.description, c.outcome, c.consequence, c.detail] for c in d.checks],
+            ["Check", "Measured", "Needed to pass", "Outcome", "If it fails"],
+            [[c.check, c.measured, c.threshold, c.outcome, c.consequence] for c in d.checks],
         ),
         Para(
-            "Roll back when any R rule fails; otherwise keep when K1 or K2 fails or cannot be evaluated, or K3 "
-            "fails; otherwise promote. K3 is skipped without shadow traffic. See the method section."
+            "Roll back when an error or latency check fails. Otherwise keep the current split when the requests "
+            f"per arm or the {r.positive_label} rate check fails or cannot be evaluated yet, or when the models "
+            "disagree on shadowed inputs; otherwise promote. Shadow agreement is skipped without shadow traffic. "
+            "The significance tests below give the full statistics; the method section lists the thresholds."
         ),
     ]
 

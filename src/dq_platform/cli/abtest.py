@@ -107,8 +107,13 @@ def ab_report(
         parse_when,
     )
 
-    if bool(logs) == bool(log_group):
-        raise _fail("give either --logs PATH... or --log-group NAME")
+    if not logs and not log_group:
+        raise _fail(
+            "no logs to read; give --logs FILE (what `dqp serve --log-file FILE` writes; the demo's is "
+            ".local/demo/logs/serve.log) or --log-group NAME (CloudWatch)"
+        )
+    if logs and log_group:
+        raise _fail("both --logs and --log-group given; the report reads one source, give only one")
     fmt = [f.strip().lower() for f in formats.split(",") if f.strip()]
     if not fmt or any(f not in FORMATS for f in fmt):
         raise _fail(f"--format takes a comma-separated list of {', '.join(FORMATS)}, got {formats!r}")
@@ -178,5 +183,6 @@ def ab_report(
         typer.echo(f"wrote {path}")
     decision = report.decision
     typer.echo(f"recommendation: {decision.recommendation.upper()} - {decision.summary}")
+    typer.echo(f"next step: {decision.next_step}")
     if fail_on_rollback and decision.recommendation == "roll back":
         raise typer.Exit(code=3)

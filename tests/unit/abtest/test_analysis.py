@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dq_platform.abtest.analysis import analyse
-from dq_platform.abtest.decision import DecisionRules
+from dq_platform.abtest.decision import ERROR_BUDGET, ERROR_RATE, LABEL_SHIFT, LATENCY, TRAFFIC, DecisionRules
 from dq_platform.abtest.records import LogEvent
 from dq_platform.abtest.sources import Window
 
@@ -52,8 +52,12 @@ def test_significant_highrisk_difference_is_found_exactly() -> None:
     assert label_test.significant
     assert label_test.p_value < 1e-6
     assert report.decision.recommendation == "keep"
-    k2 = next(c for c in report.decision.checks if c.rule == "K2")
+    k2 = next(c for c in report.decision.checks if c.rule == LABEL_SHIFT)
     assert k2.outcome == "fail"
+    assert report.decision.summary == (
+        "Keep the current split: the HighRisk rate shifted by +15.00 pp (transformer 45.00% vs baseline 30.00%, "
+        "significant), more than the 5 pp tolerated."
+    )
     assert report.parse.used == {"prediction": 1400, "emf": 1400}
     assert report.parse.skipped == {}
 
@@ -90,7 +94,12 @@ def test_error_regression_rolls_back() -> None:
     assert error_test.significant
     assert report.decision.recommendation == "roll back"
     failed = {c.rule for c in report.decision.checks if c.outcome == "fail"}
-    assert failed == {"R1", "R2"}  # 3.00%, Wilson lower bound 1.7% > 1% budget
+    assert failed == {ERROR_RATE, ERROR_BUDGET}  # 3.00%, Wilson lower bound 1.7% > 1% budget
+    assert report.decision.reasons == [
+        "transformer's server-error rate is significantly higher than baseline's "
+        "(transformer 3.00% (12/400), baseline 0.00% (0/1000), p < 0.0001)",
+        "transformer's server-error rate is over the 1.00% budget (12/400 errors, lower 95% bound 1.72%)",
+    ]
     assert "weight to 0" in report.decision.next_step
 
 
@@ -99,16 +108,38 @@ def test_latency_over_budget_rolls_back() -> None:
         [Arm("baseline", n=300, positive=90), Arm("transformer", n=300, positive=90, latencies=(1500.0,))]
     )
     report = analyse(_events(lines), rules=DecisionRules(latency_budget_ms=1000)).report
-    r3 = next(c for c in report.decision.checks if c.rule == "R3")
+    r3 = next(c for c in report.decision.checks if c.rule == LATENCY)
     assert r3.outcome == "fail"
+    assert (r3.check, r3.measured, r3.threshold) == (
+        "transformer's p95 latency",
+        "p95 1500.0 ms over 300 successful requests",
+        "at most 1000 ms (from 30 requests)",
+    )
     assert report.decision.recommendation == "roll back"
+    assert (
+        report.decision.summary
+        == "Roll back transformer: transformer's p95 latency is 1500.0 ms, over the 1000 ms budget."
+    )
 
 
 def test_too_little_traffic_keeps() -> None:
     lines = make_lines([Arm("baseline", n=500, positive=150), Arm("transformer", n=50, positive=15)])
     report = analyse(_events(lines)).report
     assert report.decision.recommendation == "keep"
-    assert [c.rule for c in report.decision.checks if c.outcome == "fail"] == ["K1"]
+    assert [c.rule for c in report.decision.checks if c.outcome == "fail"] == [TRAFFIC]
+    # Plain words: what was checked, the measured value and the threshold; no internal ids, no "failed".
+    assert report.decision.summary == (
+        "Keep the current split: not enough traffic yet (transformer arm: 50 requests, 200 needed)."
+    )
+    assert report.decision.next_step == (
+        "Leave the weights as they are and re-run the report once each arm has at least 200 requests."
+    )
+    traffic = next(c for c in report.decision.checks if c.rule == TRAFFIC)
+    assert (traffic.check, traffic.measured, traffic.threshold) == (
+        "requests per arm",
+        "baseline 500, transformer 50",
+        "at least 200 each",
+    )
 
 
 def test_only_auto_traffic_is_compared_unless_asked() -> None:
@@ -198,7 +229,7 @@ def test_emf_only_input_still_gives_errors_and_latency() -> None:
     assert cand.latency is not None
     assert cand.latency.p95 == pytest.approx(float(np.percentile(np.arange(1, 301), 95)))
     assert any("numbers from EMF" in n for n in report.notes)
-    k2 = next(c for c in report.decision.checks if c.rule == "K2")
+    k2 = next(c for c in report.decision.checks if c.rule == LABEL_SHIFT)
     assert k2.outcome == "not evaluated"
     assert report.decision.recommendation == "keep"
 
@@ -215,4 +246,8 @@ def test_empty_input_gives_an_empty_report_that_keeps() -> None:
     assert report.models == []
     assert report.parse.events == 0
     assert report.decision.recommendation == "keep"
-    assert {c.rule: c.outcome for c in report.decision.checks}["K1"] == "fail"
+    assert {c.rule: c.outcome for c in report.decision.checks}[TRAFFIC] == "fail"
+    assert report.decision.summary == (
+        "Keep the current split: not enough traffic yet (baseline arm: 0 requests, transformer arm: 0 requests, "
+        "200 each needed); the HighRisk rate cannot be compared yet: no successful transformer predictions."
+    )

@@ -44,8 +44,13 @@ def test_writes_markdown_html_json_and_plots(tmp_path: Path, null_log: Path) -> 
     assert "## Recommendation: PROMOTE" in md
     assert "| HighRisk rate | 30.00% (90/300) | 30.00% (240/800) | +0.00 pp" in md
     assert "| transformer | logs | 300 | 0 | 0.00% [0.0%, 1.3%] | 0 | 50.5 | 95.1 | 99.0 | 100.0 |" in md
+    # Each check by what it checks, its measured value and its threshold; the internal ids stay in the JSON.
+    assert "| Check | Measured | Needed to pass | Outcome | If it fails |" in md
+    assert "| requests per arm | baseline 800, transformer 300 | at least 200 each | pass | keep |" in md
+    assert not re.search(r"\b[RK][1-3]\b", md)
     data = json.loads((out / "ab-report.json").read_text())
     assert data["decision"]["recommendation"] == "promote"
+    assert [c["rule"] for c in data["decision"]["checks"]] == ["R1", "R2", "R3", "K1", "K2", "K3"]
     assert [t["metric"] for t in data["tests"]] == ["HighRisk rate", "server-error rate"]
     page = (out / "ab-report.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
@@ -146,14 +151,18 @@ def test_since_until_window_on_local_files(tmp_path: Path) -> None:
 def test_rule_options_change_the_call(tmp_path: Path, null_log: Path) -> None:
     result = _run("--logs", str(null_log), "--out", str(tmp_path / "r"), "--format", "json", "--min-requests", "5000")
     assert result.exit_code == 0, result.output
-    assert "recommendation: KEEP" in result.output
+    assert result.output.splitlines()[-2:] == [
+        "recommendation: KEEP - Keep the current split: not enough traffic yet (baseline arm: 800 requests, "
+        "transformer arm: 300 requests, 5000 each needed).",
+        "next step: Leave the weights as they are and re-run the report once each arm has at least 5000 requests.",
+    ]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((), "give either --logs PATH... or --log-group NAME"),
-        (("--logs", "x.log", "--log-group", "g"), "give either"),
+        ((), "no logs to read; give --logs FILE"),
+        (("--logs", "x.log", "--log-group", "g"), "both --logs and --log-group given"),
         (("--logs", "does-not-exist.log"), "no such log file or folder: does-not-exist.log"),
         (("--logs", "{log}", "--format", "pdf"), "--format takes"),
         (("--logs", "{log}", "--since", "yesterday"), "not a time: 'yesterday'"),
