@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from dq_platform.cli._errors import refuse
 from dq_platform.dq.dqdl import DQDLError, parse
 from dq_platform.dq.dqdl.ast import CompositeRule, Rule
 from dq_platform.dq.engines import EngineError, make_engine
@@ -19,6 +20,11 @@ from dq_platform.storage import StorageError
 
 app = typer.Typer(help="Data quality: DQDL rulesets on DuckDB (default) or Spark.", no_args_is_help=True)
 
+# The walkthrough's paths: `dqp sample records` writes DEFAULT_INPUT, `dqp dq run` reads it on its defaults.
+DEFAULT_RULESET = "glue/rulesets/contracts.dqdl"
+DEFAULT_INPUT = ".local/raw/incoming"
+DEFAULT_OUTPUT = ".local/dq"
+
 
 def _labels(rule: Rule | CompositeRule, default: dict[str, str]) -> str:
     merged = {**default, **rule.labels}
@@ -26,15 +32,16 @@ def _labels(rule: Rule | CompositeRule, default: dict[str, str]) -> str:
 
 
 @app.command("check")
-def check(ruleset: Path = typer.Argument(..., help="DQDL ruleset file.")) -> None:
+def check(
+    ruleset: Path = typer.Argument(Path(DEFAULT_RULESET), help="DQDL ruleset file (default: the shipped one)."),
+) -> None:
     """Parse a ruleset and list its rules; exits 1 with line and column on the first error."""
     from dq_platform.dq.compiler import SUPPORTED_RULE_TYPES
 
     try:
         text = ruleset.read_text(encoding="utf-8")
     except OSError as exc:
-        typer.echo(f"error: cannot read {ruleset}: {exc.strerror}", err=True)
-        raise typer.Exit(1) from exc
+        raise refuse(f"cannot read {ruleset} ({exc.strerror})", _ruleset_fix(str(ruleset)), code=1) from exc
     try:
         doc = parse(text)
         problems = _unsupported(doc.rules, SUPPORTED_RULE_TYPES)
@@ -65,11 +72,19 @@ def _unsupported(rules: list[Rule | CompositeRule], supported: tuple[str, ...]) 
     return out
 
 
+def _ruleset_fix(ruleset: str) -> str:
+    if ruleset == DEFAULT_RULESET:
+        return "run from the repository root (the shipped ruleset is there), or give a ruleset file"
+    return "give an existing DQDL ruleset file"
+
+
 @app.command("run")
 def run_cmd(
-    ruleset: str = typer.Option(..., "--ruleset", "-r", help="DQDL ruleset file (local or s3://)."),
-    inputs: list[str] = typer.Option(..., "--input", "-i", help="CSV/JSONL file or folder; repeatable."),
-    output: str = typer.Option(..., "--output", "-o", help="Output folder (or s3:// prefix)."),
+    ruleset: str = typer.Option(DEFAULT_RULESET, "--ruleset", "-r", help="DQDL ruleset file (local or s3://)."),
+    inputs: list[str] = typer.Option(
+        [DEFAULT_INPUT], "--input", "-i", help="CSV/JSONL file or folder; repeatable (default: `dqp sample records`'s)."
+    ),
+    output: str = typer.Option(DEFAULT_OUTPUT, "--output", "-o", help="Output folder (or s3:// prefix)."),
     engine: str = typer.Option("duckdb", "--engine", "-e", help="duckdb or spark."),
     reference: list[str] = typer.Option(
         [], "--reference", help="ALIAS=PATH reference dataset for ReferentialIntegrity; repeatable."
@@ -85,6 +100,13 @@ def run_cmd(
         if not quiet:
             typer.echo(f"[{time.perf_counter() - start:6.1f}s] {message}", err=True)
 
+    if inputs == [DEFAULT_INPUT] and not Path(DEFAULT_INPUT).exists():
+        raise refuse(
+            f"nothing to check at {DEFAULT_INPUT} (it does not exist yet)",
+            "write sample records there with `dqp sample records`, or pass --input PATH",
+        )
+    if ruleset == DEFAULT_RULESET and not Path(DEFAULT_RULESET).is_file():
+        raise refuse(f"cannot read {ruleset} (no such file)", _ruleset_fix(ruleset))
     refs: dict[str, Sequence[str | Path]] = {}
     for item in reference:
         alias, sep, path = item.partition("=")

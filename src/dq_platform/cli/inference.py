@@ -9,17 +9,24 @@ from typing import IO, Annotated, cast
 
 import typer
 
+from dq_platform.cli._errors import SAMPLE_MODELS_FIX, refuse
 from dq_platform.inference.local_server import LOOPBACK
 
 DEFAULT_MODELS = Path("build/models")
+DEFAULT_URL = f"http://{LOOPBACK}:3000"
+MODEL_FOLDERS = ("baseline", "transformer")
 HOOK_EVENTS = Path("functions/codedeploy_hook/events")
 
 
 def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 3000,
-    models: Annotated[Path, typer.Option("--models", help="Served-layout model folder (dqp train output).")] = (
-        DEFAULT_MODELS
-    ),
+    models: Annotated[
+        Path,
+        typer.Option(
+            "--models",
+            help="Served-layout model folder (a `dqp train` output); `make sample-models` fills the default.",
+        ),
+    ] = DEFAULT_MODELS,
     analytics: Annotated[
         Path | None,
         typer.Option("--analytics", help="Local folder standing in for the analytics bucket (explanations)."),
@@ -41,7 +48,11 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the API handler on 127.0.0.1 (no Docker, no AWS): GET /health, GET /models, POST /predict."""
+    """Serve the API handler on 127.0.0.1 (no Docker, no AWS): GET /health, GET /models, POST /predict.
+
+    Refuses to start when the model folder holds no model at all (run `make sample-models` first); with
+    one model missing or broken it serves the other and /health says degraded, as the function does.
+    """
     from dq_platform.inference.api import Observability, create_app, make_handler
     from dq_platform.inference.local_server import FixedABWeights, TeeStream, make_server, parse_ab_weights
     from dq_platform.inference.service import InferenceService
@@ -50,8 +61,7 @@ def serve(
     try:  # refuse a bad override before loading models: a typo must not serve the wrong split
         weights = parse_ab_weights(ab_weights) if ab_weights is not None else None
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise refuse(str(exc), 'give the weights as JSON, e.g. \'{"baseline": 0.9, "transformer": 0.1}\'') from exc
     update: dict[str, object] = {"model_dir": models}
     if analytics is not None:
         update["analytics_dir"] = analytics
@@ -63,23 +73,27 @@ def serve(
                 log_file.parent.mkdir(parents=True, exist_ok=True)
                 handle = stack.enter_context(log_file.open("a", encoding="utf-8", buffering=1))
             except OSError as exc:
-                typer.echo(f"error: cannot write {log_file}: {exc.strerror}", err=True)
-                raise typer.Exit(2) from exc
+                raise refuse(f"cannot write {log_file} ({exc.strerror})", "pass a writable --log-file") from exc
             log_stream = cast(IO[str], TeeStream(sys.stdout, handle))  # a TextIOBase is an IO[str] at run time
             # EMF blobs are printed to stdout by Powertools Metrics: route them through the tee too.
             stack.enter_context(contextlib.redirect_stdout(log_stream))
+        if settings.model_s3_uri is None and not any((models / name).is_dir() for name in MODEL_FOLDERS):
+            # A fresh clone: nothing to serve. Say so instead of answering every /predict with 503.
+            folders = " or ".join(f"{name}/" for name in MODEL_FOLDERS)
+            raise refuse(f"no model to serve in {models} (no {folders} folder)", SAMPLE_MODELS_FIX)
         obs = Observability.from_settings(settings, log_stream=log_stream)
         service = InferenceService.from_settings(settings, obs.logger)
         if weights is not None:
             service.weights = FixedABWeights(weights, obs.logger)
-        if not service.models:
-            typer.echo(f"warning: no model loaded from {models}: {service.load_errors}", err=True)
+        for name, reason in sorted(service.load_errors.items()):
+            typer.echo(f"warning: {name} not loaded ({reason}); /health says degraded until it is fixed", err=True)
         handler = make_handler(create_app(service, obs), obs)
         try:
             server = make_server(handler, port=port)
         except OSError as exc:
-            typer.echo(f"error: cannot listen on {LOOPBACK}:{port}: {exc.strerror}", err=True)
-            raise typer.Exit(2) from exc
+            raise refuse(
+                f"cannot listen on {LOOPBACK}:{port} ({exc.strerror})", "stop what holds the port, or pass --port"
+            ) from exc
         notes = f"models: {sorted(service.models)}"
         if weights is not None:
             notes += f"; ab weights: {weights.model_dump_json()}"
@@ -95,7 +109,13 @@ def serve(
 
 
 def smoke(
-    url: Annotated[str, typer.Option("--url", help="Base URL, e.g. https://id.execute-api.region.amazonaws.com/prod")],
+    url: Annotated[
+        str,
+        typer.Option(
+            "--url",
+            help="Base URL: `dqp serve`'s by default, or a stage, e.g. https://id.execute-api.region.amazonaws.com/prod",
+        ),
+    ] = DEFAULT_URL,
     api_key: Annotated[
         str | None, typer.Option("--api-key", envvar="DQP_API_KEY", help="x-api-key for the stage.")
     ] = None,
@@ -107,11 +127,26 @@ def smoke(
     try:
         results = run_smoke(url, api_key=api_key, timeout_s=timeout)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise refuse(str(exc), "pass the API's base URL") from exc
+    if results and all(r.status is None for r in results):  # not one HTTP answer: nothing is listening there
+        fix = (
+            "start the API with `dqp serve` (or `make demo`), or pass --url"
+            if url == DEFAULT_URL
+            else "check the URL and that the API is up (`dqp serve`, or the deployed stage)"
+        )
+        raise refuse(f"nothing answers at {url} ({_why_unreachable(results[0].detail)})", fix, code=1)
     typer.echo(format_results(results))
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _why_unreachable(detail: str) -> str:
+    """`URLError: <urlopen error [Errno 111] Connection refused>; ...` -> `connection refused`."""
+    first = detail.split("; ")[0]
+    for known in ("Connection refused", "timed out", "Name or service not known"):
+        if known in first:
+            return known.lower()
+    return first
 
 
 def openapi(
@@ -123,8 +158,7 @@ def openapi(
 
     if check:
         if not openapi_is_current(out):
-            typer.echo(f"{out} is out of date: run `dqp openapi`", err=True)
-            raise typer.Exit(1)
+            raise refuse(f"{out} is out of date (the resolver changed)", "run `dqp openapi` and commit it", code=1)
         typer.echo(f"{out} is current")
         return
     typer.echo(f"wrote {write_openapi(out)}")
@@ -141,8 +175,8 @@ def events(
     if check:
         stale = stale_events(*folders)
         if stale:
-            typer.echo("out of date: " + ", ".join(str(p) for p in stale) + " (run `dqp events`)", err=True)
-            raise typer.Exit(1)
+            what = "out of date: " + ", ".join(str(p) for p in stale)
+            raise refuse(what, "run `dqp events` and commit them", code=1)
         typer.echo("events are current")
         return
     for path in write_events(*folders):

@@ -10,15 +10,27 @@ from pathlib import Path
 
 import typer
 
+from dq_platform.cli._errors import DEFAULT_MODELS, missing_models, no_models, refuse
 from dq_platform.models.artifacts import MODEL_NAMES, TRANSFORMER
 
 SAMPLE_CLAUSES = 800
-DEFAULT_SAMPLE_OUT = "build/models"
+DEFAULT_SAMPLE_OUT = DEFAULT_MODELS
+DEFAULT_DOCUMENTS = ".local/dq/processed"  # what `dqp dq run` writes on its defaults
+DEFAULT_ANALYTICS = ".local/analytics"
 
 
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=2)
+
+
+def _require_local(path: str, option: str, default: str, provider: str) -> None:
+    """A local input that does not exist is refused in one line naming the command that writes it."""
+    if path.startswith("s3://") or Path(path).exists():
+        return
+    if path == default:
+        raise refuse(f"nothing at {path} (it does not exist yet)", f"{provider}, or pass {option} PATH")
+    raise refuse(f"nothing at {path} (no such file or folder)", f"check the path given to {option}")
 
 
 def _models_option(value: str) -> tuple[str, ...]:
@@ -108,7 +120,11 @@ def train(
 
             datasets = [sample_dataset(sample_size, seed=seed)]
         elif not data:
-            raise _fail("give --data PATH (repeatable) or --sample")
+            raise refuse(
+                "nothing to train on (no --data given)",
+                "pass --data PATH (e.g. .local/dq/processed from `dqp dq run`, repeatable), "
+                "or --sample to train on generated clauses",
+            )
         else:
             datasets = [load_dataset(spec, labels=label_set, splits_path=splits) for spec in data]
         run_training(datasets, out, cfg, echo=typer.echo)
@@ -119,10 +135,10 @@ def train(
 def evaluate(
     models: str = typer.Option(DEFAULT_SAMPLE_OUT, "--models", help="Model root (local or s3://)."),
     data: list[str] = typer.Option(
-        ...,
+        [],
         "--data",
-        help="Dataset to score, repeatable: PATH, PATH#split=test, or PATH#not-in=OTHER (documents whose "
-        "name is absent from OTHER, e.g. 2021 companies not in 2019).",
+        help="Labelled dataset to score, repeatable: PATH, PATH#split=test, or PATH#not-in=OTHER (documents "
+        "whose name is absent from OTHER, e.g. 2021 companies not in 2019). `dqp sample clauses` writes one.",
     ),
     out: Path = typer.Option(Path("build/evaluation"), "--out", help="Folder for evaluation.json + PNG."),
     labels: str = typer.Option("HighRisk,LowRisk", "--labels"),
@@ -134,6 +150,13 @@ def evaluate(
     from dq_platform.models.data import DataError, load_dataset
     from dq_platform.models.evaluate import EvaluationError, format_report, run_evaluation
 
+    if len(missing_models(models, MODEL_NAMES)) == len(MODEL_NAMES):
+        raise no_models(models, MODEL_NAMES, "evaluate")
+    if not data:
+        raise refuse(
+            "nothing to evaluate on (no --data given)",
+            "pass --data PATH, a labelled clause CSV (e.g. from `dqp sample clauses`) or a DQ processed folder",
+        )
     label_set = tuple(v.strip() for v in labels.split(",") if v.strip())
     try:
         datasets = [load_dataset(spec, labels=label_set, splits_path=splits) for spec in data]
@@ -147,9 +170,14 @@ def evaluate(
 def explain(
     models: str = typer.Option(DEFAULT_SAMPLE_OUT, "--models", help="Model root (local or s3://)."),
     input_path: str = typer.Option(
-        ..., "--input", help="Documents: Parquet/CSV/JSONL file, folder or s3:// prefix with doc_id,text."
+        DEFAULT_DOCUMENTS,
+        "--input",
+        help="Documents: Parquet/CSV/JSONL file, folder or s3:// prefix with doc_id,text (default: what "
+        "`dqp dq run` writes on its defaults).",
     ),
-    out: str = typer.Option(..., "--out", help="Analytics root (local or s3://): writes explanations/<model>/..."),
+    out: str = typer.Option(
+        DEFAULT_ANALYTICS, "--out", help="Analytics root (local or s3://): writes explanations/<model>/..."
+    ),
     model: str = typer.Option(TRANSFORMER, "--model", help="Which model to explain."),
     max_evals: int = typer.Option(200, "--max-evals", min=10, help="SHAP model evaluations per document."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Explain at most this many documents."),
@@ -161,6 +189,9 @@ def explain(
     from dq_platform.models.runtime import ModelLoadError, load_model
     from dq_platform.storage import open_storage
 
+    if model in MODEL_NAMES and missing_models(models, (model,)):
+        raise no_models(models, (model,), "explain")
+    _require_local(input_path, "--input", DEFAULT_DOCUMENTS, "write it with `dqp sample records` then `dqp dq run`")
     try:
         loaded = load_model(fetch_models(models, names=(model,)) / model)
         docs = read_documents(input_path)

@@ -20,7 +20,11 @@ class RecordFormat(StrEnum):
 
 @app.command("records")
 def records(
-    out: Path = typer.Option(..., "--out", help="File to write (.csv or .jsonl)."),
+    out: Path = typer.Option(
+        Path(".local/raw/incoming/batch.csv"),
+        "--out",
+        help="File to write (.csv or .jsonl); `dqp dq run` reads its folder.",
+    ),
     rows: int = typer.Option(1000, min=0, help="Number of records."),
     fmt: RecordFormat = typer.Option(RecordFormat.csv, "--format", help="csv or jsonl."),
     defect_rate: float = typer.Option(0.08, min=0.0, max=1.0, help="Share of records with one defect."),
@@ -35,7 +39,7 @@ def records(
 
 @app.command("clauses")
 def clauses(
-    out: Path = typer.Option(..., "--out", help="CSV file with text,label,source_doc."),
+    out: Path = typer.Option(Path(".local/clauses.csv"), "--out", help="CSV file with text,label,source_doc."),
     rows: int = typer.Option(2000, min=1, help="Number of clauses."),
     seed: int = typer.Option(0, help="Same seed, same file."),
 ) -> None:
