@@ -118,3 +118,11 @@ dq-artifacts: install ## upload the Glue job, dq_platform zip and rulesets: make
 
 clean: ## remove build outputs (keeps the virtualenvs)
 	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# `make deploy`: the first deploy and every update (docs/deploy.md). `make build` puts the models in
+# build/models (MODELS=<dqp train output>, or the sample models) and the deploy publishes those same models;
+# the billing environment deploys only stacks/billing.yaml (no images). YES=1 deploys without asking.
+CONFIG_ENV ?= default
+.PHONY: deploy
+deploy: $(if $(filter billing,$(CONFIG_ENV)),install tools,build) ## deploy to AWS: sam deploy, Glue artifacts, models (LATEST), smoke test (CONFIG_ENV=prod|billing)
+	$(BIN)/python tools/deploy.py --config-env $(CONFIG_ENV) --models build/models $(if $(YES),--yes,)
