@@ -105,7 +105,7 @@ def test_every_log_group_is_kms_encrypted_with_retention() -> None:
 def test_results_function_uses_foundation_role_layer_and_tracing() -> None:
     fn = props("DqResultsFunction")
     assert fn["Role"] == {"Ref": "DqFunctionRoleArn"}
-    assert fn["Runtime"] == "python3.11"
+    assert fn["Runtime"] == "python3.13"
     assert fn["Handler"] == "app.handler"
     assert fn["Layers"] == [{"Ref": "DomainLayer"}]
     layer = T["Resources"]["DomainLayer"]

@@ -286,9 +286,11 @@ def check_lambda_runtimes() -> None:
         props = fn["Properties"]
         if props.get("PackageType") == "Image":
             dockerfile = ROOT / fn["Metadata"]["Dockerfile"]
-            default = re.search(r"ARG PYTHON_VERSION=([\d.]+)", dockerfile.read_text()).group(1)  # type: ignore[union-attr]
-            version = fn["Metadata"].get("DockerBuildArgs", {}).get("PYTHON_VERSION", default)
-            assert f"python{version}" in SUPPORTED_RUNTIMES, rid
+            default = re.search(r"ARG BASE_IMAGE=(\S+)", dockerfile.read_text())
+            base = fn["Metadata"].get("DockerBuildArgs", {}).get("BASE_IMAGE") or (default and default.group(1))
+            version = re.fullmatch(r"public\.ecr\.aws/lambda/python:(\d+\.\d+)", str(base))
+            assert version, f"{rid}: base image {base} is not an AWS Lambda Python base image"
+            assert f"python{version.group(1)}" in SUPPORTED_RUNTIMES, rid
         else:
             assert props["Runtime"] in SUPPORTED_RUNTIMES, rid
 
