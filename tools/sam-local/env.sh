@@ -13,10 +13,21 @@ mkdir -p "$SAM_LOCAL_LOGS"
 export SAM_VENV="${SAM_VENV:-$REPO_ROOT/.venv-sam}"
 export PATH="$SAM_VENV/bin:$PATH"
 
-# Image names SAM expects: the FROM of image functions, and the runtime image of python3.11 zip functions.
-export LAMBDA_BASE_TAG="public.ecr.aws/lambda/python:3.11"
-export LAMBDA_ZIP_TAG="public.ecr.aws/lambda/python:3.11-x86_64"
-export ROOTFS_TAG="local/debian-bookworm-python:3.11"
+# The Lambda Python every function targets (tools/lambda_platform.py, checked against the templates).
+LAMBDA_PYTHON="$(python3 "$REPO_ROOT/tools/lambda_platform.py" python)"
+export LAMBDA_PYTHON
+# The local stand-in for public.ecr.aws/lambda/python:$LAMBDA_PYTHON and the rootfs it is built on. Their names
+# are never a public registry's: `localhost/` is a registry no pull or push leaves the machine for, and the
+# templates and a deploy build (`make build`, plain `sam build`) only ever name the public image, so they can
+# never resolve to the stand-in. `sam.sh` points the local build at it (generated templates, --invoke-image).
+export LAMBDA_LOCAL_IMAGE="localhost/dq-lambda-python:$LAMBDA_PYTHON"
+export DEBIAN_SUITE=trixie   # Debian 13: python3 is 3.13 (bookworm's is 3.11)
+export ROOTFS_TAG="localhost/dq-debian-$DEBIAN_SUITE-rootfs:$LAMBDA_PYTHON"
+# Label of the stand-in; images built FROM it inherit it, which is how tools/check-deploy-images.sh tells them.
+export STAND_IN_LABEL="dq.sam-local.recipe"
+# Where the local build goes: never .aws-sam/build, which `sam deploy` reads.
+export SAM_LOCAL_BUILD="${SAM_LOCAL_BUILD:-$SAM_LOCAL_WORK/sam-build}"
+export SAM_LOCAL_CACHE="${SAM_LOCAL_CACHE:-$SAM_LOCAL_WORK/sam-cache}"
 
 # Local traffic only: no telemetry, no metadata-service probes, no credentials (SAM would call STS),
 # and never try to pull an image from a registry this machine cannot reach.
