@@ -10,7 +10,6 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 SAM_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
-WHEEL_FLAGS := --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp
 PYTEST_ARGS ?=
 
 # Keep SAM CLI and botocore local: no telemetry, no metadata-service probes.
@@ -43,12 +42,20 @@ $(CHECKOV_VENV)/bin/checkov:
 install: $(BIN)/dqp tools ## create .venv with the package, CLI `dqp` and dev tools
 tools: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov ## SAM CLI and checkov in their own venvs (their pins clash with ours)
 
-build/wheels/layer/.done: layers/domain/requirements.txt
-	mkdir -p build/wheels/layer
-	$(BIN)/pip download --quiet $(WHEEL_FLAGS) -d build/wheels/layer -r layers/domain/requirements.txt
-	touch $@
+# Every wheelhouse a Lambda build installs from: the domain layer's and each image function's. fetch-wheels.sh
+# downloads Lambda wheels (CPython 3.13, manylinux up to Amazon Linux 2023's glibc 2.34: tools/lambda_platform.py)
+# into a fresh folder and leaves a stamp of requirements + flags.
+IMAGE_FUNCTIONS := $(patsubst %/Dockerfile,%,$(wildcard functions/*/Dockerfile))
+WHEELHOUSES := build/wheels/layer/.fetched-from $(addsuffix /wheels/.fetched-from,$(IMAGE_FUNCTIONS))
+WHEEL_INPUTS := tools/lambda_platform.py tools/sam-local/fetch-wheels.sh
 
-wheels: build/wheels/layer/.done ## pre-download Lambda wheels so `sam build` needs no network
+build/wheels/layer/.fetched-from: layers/domain/requirements.txt $(WHEEL_INPUTS) | $(SAM_VENV)/bin/sam
+	tools/sam-local/fetch-wheels.sh layers/domain build/wheels/layer
+
+functions/%/wheels/.fetched-from: functions/%/requirements.txt $(WHEEL_INPUTS) | $(SAM_VENV)/bin/sam
+	tools/sam-local/fetch-wheels.sh functions/$*
+
+wheels: $(WHEELHOUSES) ## pre-download the Lambda wheels (layer + image functions) so `sam build` needs no network
 
 ENGINE ?= duckdb
 demo: install ## the whole platform locally: data, DQ pipeline, training, explanations, API (Ctrl-C stops)
@@ -58,7 +65,11 @@ build/models/transformer/manifest.json:
 	$(MAKE) install
 	$(BIN)/dqp train --sample --out build/models
 
-sample-models: build/models/transformer/manifest.json ## real baseline + MiniLM trained on generated sample clauses (build/models)
+# The same training writes the baseline; named here so `make build`'s inputs are each made by a target.
+build/models/baseline/manifest.json: build/models/transformer/manifest.json
+	@test -f $@ || { echo "$@ is missing next to the transformer: rm -rf build/models and rerun" >&2; exit 1; }
+
+sample-models: build/models/transformer/manifest.json build/models/baseline/manifest.json ## real baseline + MiniLM trained on generated sample clauses (build/models)
 
 # The models benchmark compares the served graphs with fp32 and a torch pipeline, so its copy of the sample
 # models keeps the fp32 graph and the torch checkpoint that the image's build/models leaves out.
@@ -105,8 +116,29 @@ test-e2e: install wheels sample-models ## sam build + sam local invoke/start-api
 validate: tools ## lint every template (sam validate does not descend into nested ones)
 	for t in template.yaml stacks/*.yaml; do $(SAM_VENV)/bin/sam validate --lint -t $$t || exit 1; done
 
-build: tools wheels ## sam build (needs Docker for the inference image)
+# The models `make build` bakes into the inference image (build/models): `make build MODELS=<dir>` copies a
+# `dqp train` output there first; without MODELS, the sample models (trained once, kept).
+MODELS ?=
+.PHONY: models
+ifeq ($(strip $(MODELS)),)
+models: sample-models
+else
+models:
+	@test -f "$(MODELS)/baseline/manifest.json" -a -f "$(MODELS)/transformer/manifest.json" \
+	  || { echo "MODELS=$(MODELS) holds no baseline/ and transformer/ (a dqp train output)" >&2; exit 2; }
+	@if [ "$$(realpath "$(MODELS)")" != "$$(realpath -m build/models)" ]; then \
+	  rm -rf build/models/baseline build/models/transformer && mkdir -p build/models \
+	  && cp -R "$(MODELS)/baseline" "$(MODELS)/transformer" build/models/ \
+	  && echo "build/models: baseline and transformer from $(MODELS)"; fi
+endif
+
+# Deploy build: the wheels and models the Dockerfiles COPY, then `sam build` of template.yaml into .aws-sam/build.
+# check-deploy-images.sh fails before the build when a stand-in carries a public registry name on this
+# machine, and after it when a built image descends from the local stand-in (docs/sam-local.md).
+build: tools wheels models ## everything the images need, then sam build (needs Docker for the image functions)
+	tools/check-deploy-images.sh
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" sam build
+	tools/check-deploy-images.sh .aws-sam/build
 
 diagram: install ## render docs/architecture/architecture.png from its source (needs graphviz: apt-get install graphviz)
 	$(BIN)/pip install --quiet "diagrams==0.25.1"
