@@ -21,12 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dq_platform.abtest.decision import DecisionRules
+from dq_platform.inference.ab import ABWeights, assign
 from dq_platform.reports.dq_report import write_dq_report
 from dq_platform.sample_data import generate_clauses
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RULESET = REPO_ROOT / "glue" / "rulesets" / "contracts.dqdl"
 Echo = Callable[[str], None]
+ARMS = ("baseline", "transformer")
+# `auto` traffic for the A/B report: enough for each arm to reach the report's minimum (200 requests at
+# 90/10 takes about 2,000), capped so that a split far from 90/10 cannot stall the demo.
+AB_MIN_REQUESTS = DecisionRules().min_requests
+AB_MAX_REQUESTS = 5000
+AB_TEXTS = 400
 
 
 class DemoError(Exception):
@@ -54,6 +62,7 @@ class DemoConfig:
 @dataclass
 class Prediction:
     model_requested: str
+    doc_id: str
     model: str
     label: str
     confidence: float
@@ -69,6 +78,9 @@ class DemoSummary:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictions: list[Prediction] = field(default_factory=list)
     smoke_ok: bool = False
+    ab_traffic: dict[str, int] = field(default_factory=dict)  # `auto` requests answered per model
+    ab_sent: int = 0
+    ab_decision: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Path] = field(default_factory=dict)
     steps_s: dict[str, float] = field(default_factory=dict)
 
@@ -269,43 +281,91 @@ class Demo:
 
     def exercise_api(self) -> None:
         with self.step("Sending example requests (each model, A/B auto, smoke checks)"):
-            clauses = generate_clauses(40, seed=self.cfg.seed + 99)
+            clauses = generate_clauses(AB_TEXTS, seed=self.cfg.seed + 99)
             examples = [next(c for c in clauses if c["label"] == lab) for lab in ("HighRisk", "LowRisk")]
+            weights = self._ab_weights()
+            ids = _doc_ids("DEMO")
             for i, clause in enumerate(examples):
+                # The split is sticky on doc_id: each example gets an id of its own that the split sends to
+                # a different arm, so `auto` is seen answering with both models.
+                doc_id = _doc_id_for(ARMS[i % len(ARMS)], weights, ids)
                 for model in ("baseline", "transformer", "auto"):
-                    payload = {"text": clause["text"], "model": model, "explain": True, "doc_id": f"DEMO-{i}"}
-                    t0 = time.perf_counter()
-                    status, body = _http("POST", self.url("/predict"), payload)
-                    wall = (time.perf_counter() - t0) * 1000
-                    if status != 200:
-                        raise DemoError(f"/predict ({model}) answered {status}: {body}")
-                    expl = body.get("explanation") or {}
-                    self.summary.predictions.append(
-                        Prediction(
-                            model_requested=model,
-                            model=body["model"],
-                            label=body["label"],
-                            confidence=float(body["confidence"]),
-                            explanation_type=str(expl.get("type")),
-                            top_terms=[str(t.get("term")) for t in (expl.get("top_terms") or [])[:4]],
-                            timings_ms={k: float(v) for k, v in (body.get("timings_ms") or {}).items()},
-                            wall_ms=wall,
-                        )
-                    )
-            # A stream of `auto` traffic with distinct doc ids shows the 90/10 split in the A/B report.
-            for i in range(200):
-                clause = clauses[i % len(clauses)]
-                _http("POST", self.url("/predict"), {"text": clause["text"], "doc_id": f"AB-{i:04d}"})
+                    self._predict(model, doc_id, clause["text"])
+            self._auto_traffic(clauses, weights)
             self.run("smoke", "smoke", "--url", self.url(""))
             self.summary.smoke_ok = True
+
+    def _ab_weights(self) -> ABWeights:
+        status, body = _http("GET", self.url("/models"))
+        if status != 200:
+            raise DemoError(f"GET /models answered {status}: {body}")
+        weights = {k: v for k, v in body["ab_weights"].items() if k in ABWeights.model_fields}
+        return ABWeights.model_validate(weights)
+
+    def _predict(self, model: str, doc_id: str, text: str) -> None:
+        payload = {"text": text, "model": model, "explain": True, "doc_id": doc_id}
+        t0 = time.perf_counter()
+        status, body = _http("POST", self.url("/predict"), payload)
+        wall = (time.perf_counter() - t0) * 1000
+        if status != 200:
+            raise DemoError(f"/predict ({model}) answered {status}: {body}")
+        expl = body.get("explanation") or {}
+        self.summary.predictions.append(
+            Prediction(
+                model_requested=model,
+                doc_id=doc_id,
+                model=body["model"],
+                label=body["label"],
+                confidence=float(body["confidence"]),
+                explanation_type=str(expl.get("type")),
+                top_terms=[str(t.get("term")) for t in (expl.get("top_terms") or [])[:4]],
+                timings_ms={k: float(v) for k, v in (body.get("timings_ms") or {}).items()},
+                wall_ms=wall,
+            )
+        )
+
+    def _auto_traffic(self, clauses: list[dict[str, str]], weights: ABWeights) -> None:
+        """`auto` requests with distinct doc ids until each arm has what the A/B report needs to decide."""
+        from tqdm import tqdm
+
+        counts = dict.fromkeys(ARMS, 0)
+        share = min(weights.baseline_share, 1 - weights.baseline_share)
+        expected = min(AB_MAX_REQUESTS, int(AB_MIN_REQUESTS / share) + 1) if share > 0 else AB_MAX_REQUESTS
+        self.echo(
+            f"    auto traffic for the A/B report: until each arm has {AB_MIN_REQUESTS} requests "
+            f"(split {weights.baseline:g}/{weights.transformer:g}; about {expected:,} requests, at most "
+            f"{AB_MAX_REQUESTS:,})"
+        )
+        sent = 0
+        with tqdm(total=expected, desc="    auto requests", unit="req", mininterval=0.5, leave=False) as bar:
+            while sent < AB_MAX_REQUESTS and min(counts.values()) < AB_MIN_REQUESTS:
+                clause = clauses[sent % len(clauses)]
+                status, body = _http("POST", self.url("/predict"), {"text": clause["text"], "doc_id": f"AB-{sent:05d}"})
+                sent += 1
+                bar.update(1)
+                if status == 200 and body.get("model") in counts:
+                    counts[body["model"]] += 1
+        self.summary.ab_traffic, self.summary.ab_sent = counts, sent
+        answered = ", ".join(f"{name} {n:,}" for name, n in counts.items())
+        self.echo(f"    sent {sent:,} auto requests: {answered}")
+        short = [f"{name} arm: {n} requests" for name, n in counts.items() if n < AB_MIN_REQUESTS]
+        if short:
+            self.echo(
+                f"    the A/B report cannot decide yet: {', '.join(short)}, {AB_MIN_REQUESTS} needed; the split "
+                f"gives that arm too small a share for {AB_MAX_REQUESTS:,} requests"
+            )
 
     def ab_report(self) -> None:
         with self.step("Writing the A/B report from the API's logs"):
             out = self.reports / "ab"
-            self.run("ab-report", "ab-report", "--logs", str(self.logs / "serve.log"), "--out", str(out))
+            log = str(self.logs / "serve.log")
+            self.run("ab-report", "ab-report", "--logs", log, "--out", str(out), "--format", "md,html,json")
             html = out / "ab-report.html"
             if html.exists():
                 self.summary.reports["A/B report"] = html
+            data = out / "ab-report.json"
+            if data.exists():
+                self.summary.ab_decision = json.loads(data.read_text(encoding="utf-8")).get("decision") or {}
 
     # -------------------------------------------------------------------- summary
     def print_summary(self) -> None:
@@ -331,14 +391,20 @@ class Demo:
                     parts.append(f"{dataset}: F1 {float(m['f1']):.3f} PR-AUC {float(m.get('pr_auc', 0)):.3f}")
             quant = manifest.get("quantization") or "-"
             e(f"  {name:<12} v{manifest.get('version')} ({quant}) " + "; ".join(parts))
-        e("Example predictions:")
+        e("Example predictions (auto: the split on doc_id chose the model):")
         for p in s.predictions:
             t = p.timings_ms
             e(
-                f"  {p.model_requested:>11} -> {p.model:<11} {p.label:<8} {p.confidence:.2f}  "
+                f"  {p.model_requested:>11} -> {p.model:<11} {p.doc_id:<10} {p.label:<8} {p.confidence:.2f}  "
                 f"pre {t.get('pre', 0):.1f} / infer {t.get('infer', 0):.1f} / post {t.get('post', 0):.1f} ms  "
                 f"{p.explanation_type}: {', '.join(p.top_terms)}"
             )
+        if s.ab_sent:
+            answered = ", ".join(f"{name} {n:,}" for name, n in s.ab_traffic.items())
+            e(f"A/B: {s.ab_sent:,} auto requests ({answered})")
+        if s.ab_decision:
+            d = s.ab_decision
+            e(f"  recommendation: {str(d.get('recommendation')).upper()} - {d.get('summary')}")
         e(f"Smoke checks: {'passed' if s.smoke_ok else 'not run'}")
         e("Reports:")
         for name, path in s.reports.items():
@@ -354,6 +420,25 @@ def _http(method: str, url: str, payload: Any = None) -> tuple[int, dict[str, An
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}")
+
+
+def _doc_ids(prefix: str) -> Iterator[str]:
+    n = 1
+    while True:
+        yield f"{prefix}-{n:04d}"
+        n += 1
+
+
+def _doc_id_for(arm: str, weights: ABWeights, ids: Iterator[str], tries: int = 10_000) -> str:
+    """The next id that the split (the API's own hash of doc_id) assigns to `arm`; with no share for `arm`
+    (a split of 1/0), the next id, which the other arm answers."""
+    first = next(ids)
+    if assign(first, weights) == arm:
+        return first
+    for _, doc_id in zip(range(tries), ids, strict=False):
+        if assign(doc_id, weights) == arm:
+            return doc_id
+    return first
 
 
 def _require_free_port(port: int) -> None:

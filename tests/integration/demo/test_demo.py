@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,14 @@ def test_demo_runs_every_step_and_writes_the_reports(tmp_path: Path) -> None:
     assert f"rows in {results['rows_in']} = processed {results['rows_processed']}" in out
     for model in ("baseline", "transformer", "auto"):
         assert f"{model:>11} -> " in out
+    # `auto` answered the examples with both models (each example has a doc_id of its own) ...
+    examples = re.findall(r"^\s+auto -> (\w+)\s+(DEMO-\d{4}) ", out, re.MULTILINE)
+    assert sorted(model for model, _ in examples) == ["baseline", "transformer"]
+    assert len({doc_id for _, doc_id in examples}) == 2
+    # ... and sent enough `auto` traffic for the A/B report to decide on behaviour, not on a lack of data.
+    decision = json.loads((work / "reports" / "ab" / "ab-report.json").read_text())["decision"]
+    traffic = next(c for c in decision["checks"] if c["rule"] == "K1")
+    assert traffic["outcome"] == "pass", traffic
+    assert "not enough traffic" not in decision["summary"]
+    assert f"  recommendation: {decision['recommendation'].upper()} - {decision['summary']}" in out
+    assert "cannot decide yet" not in out
