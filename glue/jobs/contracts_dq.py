@@ -26,7 +26,16 @@ from dq_platform.dq.compiler import CompiledRuleset
 from dq_platform.dq.dqdl import parse
 from dq_platform.dq.engines.spark_engine import SparkEngine, local_spark_session
 from dq_platform.dq.pipeline import Evaluation, RunOutputs, evaluate_loaded, load_ruleset, run
-from dq_platform.dq.schema import CONTRACT_SCHEMA, META_COLUMNS, PARSE_ERROR, RAW_RECORD, RECORD, ROW_ID, SOURCE
+from dq_platform.dq.schema import (
+    CONTRACT_SCHEMA,
+    LINE,
+    META_COLUMNS,
+    PARSE_ERROR,
+    RAW_RECORD,
+    RECORD,
+    ROW_ID,
+    SOURCE,
+)
 from dq_platform.dq.signals import alert_summary
 
 ARGS = ("ruleset_uri", "input_uri", "processed_uri", "quarantine_uri", "results_uri", "staging_uri")
@@ -46,6 +55,8 @@ def with_row_metadata(df: Any, source: str = "dataframe") -> Any:
         out = out.withColumn(SOURCE, F.lit(source))
     if RECORD not in df.columns:
         out = out.withColumn(RECORD, F.col(ROW_ID) + F.lit(1))
+    if LINE not in df.columns:
+        out = out.withColumn(LINE, F.col(RECORD))
     for col in (PARSE_ERROR, RAW_RECORD):
         if col not in df.columns:
             out = out.withColumn(col, F.lit(None).cast("string"))

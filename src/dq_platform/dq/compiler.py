@@ -930,7 +930,7 @@ class CompiledRuleset:
             if top.action == "quarantine":
                 reasons.append(f"CASE WHEN {s} = 0 THEN {text} END")
         q = self.quarantine_predicate(errored)
-        meta = ["_row_id", "_source", "_record"]
+        meta = ["_row_id", "_source", "_record", "_line"]
         cols = [d.ident(c) for c in meta + self.data_columns]
         if quarantined:
             cols += [PARSE_ERROR, "_raw_record"]
@@ -960,7 +960,7 @@ class CompiledRuleset:
         """
         d = self.dialect
         q = self.quarantine_predicate(errored)
-        meta = ["_row_id", "_source", "_record"]
+        meta = ["_row_id", "_source", "_record", "_line"]
         cols = [d.ident(c) for c in meta + self.data_columns]
         if quarantined:
             cols += [PARSE_ERROR, "_raw_record"]

@@ -5,6 +5,11 @@ way, which would make the two engines disagree and lose data silently. Here ever
 becomes exactly one row: typed columns for what parsed, `_parse_error` naming the problem (never the
 record text) and `_raw_record` keeping the original text of rows that did not parse, so nothing is lost.
 Parsing is vectorised with pyarrow; only malformed records go through Python.
+
+Record boundaries are decided before pyarrow sees the bytes (`dq.records`): pyarrow would follow an
+unterminated quote into the following lines, so such a line is cut out and quarantined on its own, and
+every row carries `_line`, the physical line it starts on. Each file is also counted by `dq.recount`,
+which the pipeline checks the rows against.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,9 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from dq_platform.dq.records import DEFAULT_MAX_RECORD_LINES, ByteIndex, Records, csv_records, jsonl_records
+from dq_platform.dq.recount import count_records
 from dq_platform.dq.schema import (
     ARROW_TYPES,
     CONTRACT_SCHEMA,
+    LINE,
     PARSE_ERROR,
     RAW_RECORD,
     RECORD,
@@ -39,6 +47,7 @@ CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+UNTERMINATED = "malformed CSV record: unterminated quoted field"
 
 
 class InputError(Exception):
@@ -61,6 +70,8 @@ class ParsedInput:
     table: pa.Table
     source_columns: list[str]
     files: list[InputFile] = field(default_factory=list)
+    counts: list[FileCount] = field(default_factory=list)
+    max_record_lines: int = DEFAULT_MAX_RECORD_LINES
 
     @property
     def content_sha256(self) -> str:
@@ -69,6 +80,11 @@ class ParsedInput:
         for f in self.files:
             digest.update(f.name.encode() + b"\0" + f.sha256.encode() + b"\0")
         return digest.hexdigest()
+
+    @property
+    def records_counted(self) -> int:
+        """Records in the input by the independent count, to check the rows read against."""
+        return sum(c.records_counted for c in self.counts)
 
 
 def _format_of(name: str) -> str:
@@ -117,15 +133,26 @@ def load_input_files(locations: Sequence[str | Path]) -> list[InputFile]:
 class _Raw:
     columns: list[str]
     strings: pa.Table  # the structurally good records, all string columns
-    good_records: Any  # record numbers of the good rows (list or numpy array)
-    bad: list[tuple[int, str, str]]  # (record number, reason, raw text)
+    good_records: Any  # record numbers of the good rows (1-based, numpy array)
+    good_lines: Any  # physical line numbers where the good rows start (1-based, numpy array)
+    bad: list[tuple[int, int, str, str]]  # (record number, line number, reason, raw text)
     row_errors: list[str | None] | None = None  # type errors found while reading (JSON)
     raw_lines: list[str | None] | None = None  # original text for good rows (JSON), for error rows
     has_header: bool = True  # CSV: a required column missing from the header is a per-row error
+    source: ByteIndex | None = None  # CSV: the input, for the original text of rows with type errors
+    spans: tuple[Any, Any] | None = None  # CSV: (first line, last line) of each good row, 0-based
+    counted: int = 0  # records in the input by the independent count (`dq.recount`)
+
+
+def _empty_raw() -> _Raw:
+    none = np.zeros(0, dtype=np.int64)
+    return _Raw([], pa.table({}), none, none, [])
 
 
 def _decode(data: bytes) -> tuple[bytes, bool]:
-    """UTF-8 bytes without BOM; invalid sequences replaced (and flagged) rather than failing the file."""
+    """UTF-8 bytes without BOM; invalid sequences replaced (and flagged) rather than failing the file.
+
+    Replacement never touches ASCII bytes, so line ends, quotes and delimiters stay where they were."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if data.isascii():  # the common case, checked ~10x faster than a full decode
@@ -137,18 +164,39 @@ def _decode(data: bytes) -> tuple[bytes, bool]:
     return data, False
 
 
-def _csv_header(data: bytes) -> list[str]:
-    end = data.find(b"\n")
-    first = (data if end < 0 else data[:end]).rstrip(b"\r").decode("utf-8")
-    header = [h.strip() for h in next(csv.reader([first]))]
+def _csv_header(line: bytes) -> list[str]:
+    try:
+        header = [h.strip() for h in next(csv.reader([line.decode("utf-8")]), [])]
+    except csv.Error as exc:
+        raise InputError(f"CSV header could not be parsed: {exc}") from exc
     dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes or any(not h for h in header):
+    if dupes or not header or any(not h for h in header):
         raise InputError(f"CSV header has duplicate or empty column names: {dupes or ['<empty>']}")
     return header
 
 
-def _pyarrow_csv(data: bytes, header: list[str], exact: bool) -> tuple[pa.Table, list[tuple[Any, str, str]]]:
-    """`exact`: serial parse honouring quoted newlines, with record numbers; else parallel, line based."""
+def _bulk(idx: ByteIndex, recs: Records) -> pa.Buffer:
+    """The records pyarrow parses: the input after its header, less the malformed lines (which pyarrow
+    would read as the start of a value running into the next lines). Zero-copy when nothing is cut."""
+    whole = pa.py_buffer(idx.data)
+    cut = recs.first[recs.unterminated].tolist()
+    if not cut:
+        start = int(idx.starts[1]) if idx.n_lines > 1 else len(idx.data)
+        return whole.slice(start)
+    pieces: list[bytes] = []
+    pos = int(idx.starts[1])
+    for line in cut:
+        pieces.append(idx.data[pos : int(idx.starts[line])])
+        pos = int(idx.starts[line + 1]) if line + 1 < idx.n_lines else len(idx.data)
+    pieces.append(idx.data[pos:])
+    return pa.py_buffer(b"".join(pieces))
+
+
+def _pyarrow_csv(
+    bulk: pa.Buffer, width: int, multiline: bool, threads: bool = True
+) -> tuple[pa.Table, list[tuple[Any, str, str]]]:
+    """Parse well-bounded records; rows with the wrong number of fields come back as (number, reason,
+    text) (`number`: the row's position, 1-based, only when read without threads)."""
     bad: list[tuple[Any, str, str]] = []
 
     def on_invalid(row: Any) -> str:
@@ -156,140 +204,141 @@ def _pyarrow_csv(data: bytes, header: list[str], exact: bool) -> tuple[pa.Table,
         bad.append((row.number, reason, row.text))
         return "skip"
 
+    names = [f"c{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(use_threads=not exact, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(newlines_in_values=exact, invalid_row_handler=on_invalid),
+            pa.BufferReader(bulk),
+            read_options=pacsv.ReadOptions(use_threads=threads, block_size=1 << 24, column_names=names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=multiline, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
             ),
         )
     except pa.ArrowInvalid as exc:
         raise InputError(f"CSV could not be parsed: {exc}") from exc
-    return table.rename_columns(header), bad
+    return table, bad
 
 
-def _newlines(buf: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
-    """Offsets of every b"\n", in cache-sized chunks (one whole-file mask costs more in page faults)."""
-    parts = [np.flatnonzero(buf[i : i + chunk] == 10) + i for i in range(0, len(buf), chunk)]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
-def _line_numbers(data: bytes, bad: list[tuple[Any, str, str]], newlines: np.ndarray) -> list[int] | None:
-    """Physical line numbers of one-line bad records, found by their text; None if ambiguous.
-
-    `newlines`: offsets of every b"\n" in `data`. Only lines of the right length are compared, so this
-    costs one vectorised pass, not a scan of the whole input per bad record."""
-    starts = np.concatenate([np.zeros(1, dtype=np.int64), newlines.astype(np.int64) + 1])
-    ends = np.concatenate([newlines.astype(np.int64), np.array([len(data)], dtype=np.int64)])
-    lengths = ends - starts  # without the b"\n"; a b"\r" before it is allowed after the text
+def _match_bad_rows(idx: ByteIndex, first: np.ndarray, last: np.ndarray, texts: list[str]) -> list[int] | None:
+    """Positions (into `first`/`last`) of the records whose text pyarrow reported, in report order; None
+    if a text is not found exactly as often as reported. Only records of the right length are compared."""
+    starts, ends = idx.starts[first], idx.ends[last]
+    lengths = ends - starts
     wanted: dict[str, int] = {}
-    for _, _, text in bad:
+    for text in texts:
         wanted[text] = wanted.get(text, 0) + 1
-    lines: dict[str, list[int]] = {}
+    found: dict[str, list[int]] = {}
     for text, count in wanted.items():
         needle = text.encode("utf-8")
-        size = len(needle)
-        found: list[int] = []
-        for line in np.flatnonzero((lengths == size) | (lengths == size + 1)):
-            start, end = int(starts[line]), int(ends[line])
-            tail = data[start + size : end]
-            if data[start : start + size] == needle and tail in (b"", b"\r"):
-                found.append(int(line) + 1)
-        if len(found) != count:
+        hits = [
+            int(k) for k in np.flatnonzero(lengths == len(needle)) if idx.data[int(starts[k]) : int(ends[k])] == needle
+        ]
+        if len(hits) != count:
             return None
-        lines[text] = found
-    out: list[int] = []
-    for _, _, text in bad:
-        out.append(lines[text].pop(0))
-    return out
+        found[text] = hits
+    return [found[text].pop(0) for text in texts]
 
 
-def _read_csv(data: bytes) -> _Raw:
-    if not data[:4096].strip() and not data.strip():
-        return _Raw([], pa.table({}), [], [])
-    header = _csv_header(data)
-    # Fast path: parallel, one record per line. Any quoted newline shows up as invalid rows, and a bad
-    # row with an odd number of quotes may be one: then re-read serially with full CSV semantics.
-    table, bad = _pyarrow_csv(data, header, exact=False)
-    numbers: list[int] | None = []
-    if bad:
-        buf = np.frombuffer(data, dtype=np.uint8)
-        newlines = _newlines(buf)
-        gaps = np.diff(newlines)
-        has_blank = bool((gaps == 1).any() or ((gaps == 2) & (buf[newlines[:-1] + 1] == 13)).any())
-        odd_quotes = any(t.count('"') % 2 for _, _, t in bad)
-        n_lines = len(newlines) + (0 if data.endswith(b"\n") else 1)
-        one_line_records = n_lines == 1 + table.num_rows + len(bad)  # else some value spans lines
-        numbers = None if has_blank or odd_quotes or not one_line_records else _line_numbers(data, bad, newlines)
-        if numbers is not None:
-            numbers = [n - 1 for n in numbers]  # line 1 is the header
-    if numbers is None:
-        return _read_csv_exact(data, header)
-    bad_rows = sorted((n, reason, raw) for n, (_, reason, raw) in zip(numbers, bad, strict=True))
-    used = {b[0] for b in bad_rows}
-    total = table.num_rows + len(bad_rows)
-    records = np.arange(1, total + 1, dtype=np.int64)
-    if used:
-        records = records[~np.isin(records, np.fromiter(used, dtype=np.int64))]
-        if len(records) < table.num_rows:  # numbering gaps (should not happen): keep ids unique anyway
-            extra = np.arange(total + 1, total + 1 + table.num_rows - len(records), dtype=np.int64)
-            records = np.concatenate([records, extra])
-    return _Raw(header, table, records[: table.num_rows], bad_rows)
-
-
-def _read_csv_exact(data: bytes, header: list[str]) -> _Raw:
-    """Serial path for files with quoted newlines *and* broken records: Python's csv module reports
-    exact record boundaries, so every record keeps its number and broken ones their original text."""
-    lines = io.StringIO(data.decode("utf-8"), newline="").readlines()
-    reader = csv.reader(iter(lines))
-    next(reader, None)  # header
-    prev = reader.line_num
-    width = len(header)
+def _parse_one_by_one(
+    idx: ByteIndex, first: np.ndarray, last: np.ndarray, width: int
+) -> tuple[pa.Table, list[int], list[str]]:
+    """Fallback when pyarrow's rows do not match the record boundaries: each record parsed on its own
+    (Python's csv module), so every record is still exactly one row. Returns the table of good rows,
+    positions of the bad ones and their reasons."""
     good: list[list[str]] = []
-    numbers: list[int] = []
-    bad: list[tuple[int, str, str]] = []
-    record = 0
-    try:
-        for fields in reader:
-            start, prev = prev, reader.line_num
-            if not fields:
-                continue  # blank line: not a record
-            record += 1
-            if len(fields) == width:
-                good.append(fields)
-                numbers.append(record)
-            else:
-                raw = "".join(lines[start:prev]).rstrip("\r\n")
-                reason = f"malformed CSV record: expected {width} fields, found {len(fields)}"
-                bad.append((record, reason, raw))
-    except csv.Error as exc:  # e.g. a NUL byte: the rest of the file is one broken record
-        record += 1
-        bad.append((record, f"malformed CSV record: {exc}", "".join(lines[prev:]).rstrip("\r\n")))
-    columns = {
-        name: pa.array([row[i] if row[i] != "" else None for row in good], pa.string()) for i, name in enumerate(header)
-    }
-    return _Raw(header, pa.table(columns), np.asarray(numbers, dtype=np.int64), bad)
+    bad_pos: list[int] = []
+    reasons: list[str] = []
+    for k, (a, b) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
+        text = idx.text(a, b).decode("utf-8")
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            bad_pos.append(k)
+            reasons.append(f"malformed CSV record: {exc}")
+            continue
+        if len(rows) == 1 and len(rows[0]) == width:
+            good.append(rows[0])
+        else:
+            bad_pos.append(k)
+            found = len(rows[0]) if len(rows) == 1 else 0
+            reasons.append(f"malformed CSV record: expected {width} fields, found {found}")
+    columns = {f"c{i}": pa.array([r[i] if r[i] != "" else None for r in good], pa.string()) for i in range(width)}
+    return pa.table(columns), bad_pos, reasons
 
 
-def _read_jsonl(text: str, schema: RecordSchema) -> _Raw:
+def _read_csv(data: bytes, max_lines: int) -> _Raw:
+    if not data[:4096].strip() and not data.strip():
+        return _empty_raw()
+    idx = ByteIndex.build(data)
+    header = _csv_header(idx.text(0))
+    width = len(header)
+    recs = csv_records(idx, width, max_lines)
+    counted = count_records(idx, "csv", width, max_lines)
+    keep = ~recs.unterminated
+    first, last = recs.first[keep], recs.last[keep]
+    numbers = np.arange(1, len(recs) + 1, dtype=np.int64)
+    kept_numbers = numbers[keep]
+    multiline = bool((last > first).any())
+    if len(first):
+        table, bad = _pyarrow_csv(_bulk(idx, recs), width, multiline)
+    else:  # header only, or nothing but malformed lines (pyarrow: "Empty CSV file")
+        table, bad = pa.table({f"c{i}": pa.array([], pa.string()) for i in range(width)}), []
+    positions: list[int] | None = None
+    if table.num_rows + len(bad) == len(first):
+        positions = _match_bad_rows(idx, first, last, [b[2] for b in bad]) if bad else []
+        if positions is None:  # the same text twice, reported differently: ask pyarrow for row numbers
+            table, bad = _pyarrow_csv(_bulk(idx, recs), width, multiline, threads=False)
+            if table.num_rows + len(bad) == len(first):
+                positions = [int(b[0]) - 1 for b in bad]
+    reasons = [b[1] for b in bad]
+    if positions is None:  # pyarrow disagrees with the boundaries: never let it merge or split records
+        table, positions, reasons = _parse_one_by_one(idx, first, last, width)
+    bad_rows: list[tuple[int, int, str, str]] = [
+        (int(kept_numbers[k]), int(first[k]) + 1, reason, idx.text(int(first[k]), int(last[k])).decode("utf-8"))
+        for k, reason in zip(positions, reasons, strict=True)
+    ]
+    for k in np.flatnonzero(recs.unterminated).tolist():
+        line = int(recs.first[k])
+        bad_rows.append((k + 1, line + 1, UNTERMINATED, idx.text(line).decode("utf-8")))
+    bad_rows.sort()
+    good = np.ones(len(first), dtype=bool)
+    if positions:
+        good[np.asarray(positions, dtype=np.int64)] = False
+    return _Raw(
+        header,
+        table.rename_columns(header),
+        kept_numbers[good],
+        first[good] + 1,
+        bad_rows,
+        source=idx,
+        spans=(first[good], last[good]),
+        counted=counted,
+    )
+
+
+def _read_jsonl(data: bytes, schema: RecordSchema) -> _Raw:
+    idx = ByteIndex.build(data, quotes=False)
+    recs = jsonl_records(idx)
+    counted = count_records(idx, "jsonl", 0, 1)
     columns: list[str] = []
     seen: set[str] = set()
     values: dict[str, list[str | None]] = {}
     good: list[int] = []
+    good_lines: list[int] = []
     errors: list[str | None] = []
     raw_lines: list[str | None] = []
-    bad: list[tuple[int, str, str]] = []
+    bad: list[tuple[int, int, str, str]] = []
     n_good = 0
-    for record, line in enumerate(_nonblank_lines(text), start=1):
+    for record, ln in enumerate(recs.first.tolist(), start=1):
+        line = idx.text(ln).decode("utf-8")
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            bad.append((record, f"malformed JSON record: {exc.msg} at column {exc.colno}", line))
+            bad.append((record, ln + 1, f"malformed JSON record: {exc.msg} at column {exc.colno}", line))
             continue
         if not isinstance(obj, dict):
-            bad.append((record, f"malformed JSON record: expected an object, found {type(obj).__name__}", line))
+            reason = f"malformed JSON record: expected an object, found {type(obj).__name__}"
+            bad.append((record, ln + 1, reason, line))
             continue
         problems: list[str] = []
         for key, val in obj.items():
@@ -305,17 +354,22 @@ def _read_jsonl(text: str, schema: RecordSchema) -> _Raw:
                 values[key].append(None)
         n_good += 1
         good.append(record)
+        good_lines.append(ln + 1)
         errors.append("; ".join(problems) if problems else None)
         raw_lines.append(line)
     table = pa.table({c: pa.array(values[c], pa.string()) for c in columns})
     # JSON writers commonly omit null fields: a missing key is a NULL, not a malformed record
-    return _Raw(columns, table, good, bad, errors, raw_lines, has_header=False)
-
-
-def _nonblank_lines(text: str) -> Iterable[str]:
-    for line in text.splitlines():
-        if line.strip():
-            yield line
+    return _Raw(
+        columns,
+        table,
+        np.asarray(good, dtype=np.int64),
+        np.asarray(good_lines, dtype=np.int64),
+        bad,
+        errors,
+        raw_lines,
+        has_header=False,
+        counted=counted,
+    )
 
 
 def _json_value(key: str, val: Any, kind: str, problems: list[str]) -> str | None:
@@ -403,8 +457,16 @@ def _assemble(raw: _Raw, name: str, schema: RecordSchema, had_bad_utf8: bool) ->
     if n and pc.any(pc.is_valid(errors)).as_py():
         raw_text = _raw_text_for_errors(raw, errors)
     records = pa.array(np.asarray(raw.good_records, dtype=np.int64))
+    lines = pa.array(np.asarray(raw.good_lines, dtype=np.int64))
     good = pa.table(
-        {SOURCE: pa.repeat(pa.scalar(name), n), RECORD: records, **out, PARSE_ERROR: errors, RAW_RECORD: raw_text}
+        {
+            SOURCE: pa.repeat(pa.scalar(name), n),
+            RECORD: records,
+            LINE: lines,
+            **out,
+            PARSE_ERROR: errors,
+            RAW_RECORD: raw_text,
+        }
     )
     if not raw.bad:
         return good
@@ -412,43 +474,65 @@ def _assemble(raw: _Raw, name: str, schema: RecordSchema, had_bad_utf8: bool) ->
     bad_cols: dict[str, pa.Array] = {
         SOURCE: pa.array([name] * m, pa.string()),
         RECORD: pa.array([b[0] for b in raw.bad], pa.int64()),
+        LINE: pa.array([b[1] for b in raw.bad], pa.int64()),
     }
     for c, arr in out.items():
         bad_cols[c] = pa.nulls(m, arr.type)
-    bad_cols[PARSE_ERROR] = pa.array([b[1] for b in raw.bad], pa.string())
-    bad_cols[RAW_RECORD] = pa.array([b[2] for b in raw.bad], pa.string())
+    bad_cols[PARSE_ERROR] = pa.array([b[2] for b in raw.bad], pa.string())
+    bad_cols[RAW_RECORD] = pa.array([b[3] for b in raw.bad], pa.string())
     return pa.concat_tables([good, pa.table(bad_cols, schema=good.schema)])
 
 
 def _raw_text_for_errors(raw: _Raw, errors: pa.Array) -> pa.Array:
     """Original text of rows with type errors (their bad values were nulled in the typed columns)."""
-    idx = pc.indices_nonzero(pc.is_valid(errors)).to_pylist()
+    idx = pc.indices_nonzero(pc.is_valid(errors)).to_numpy()
     texts: list[str | None] = [None] * len(errors)
     if raw.raw_lines is not None:
-        for i in idx:
+        for i in idx.tolist():
             texts[i] = raw.raw_lines[i]
-    else:
-        rows = raw.strings.filter(pc.is_valid(errors)).to_pylist()
-        for i, row in zip(idx, rows, strict=True):
-            texts[i] = json.dumps(row, ensure_ascii=False)
+    elif raw.source is not None and raw.spans is not None:
+        first, last = raw.spans[0][idx].tolist(), raw.spans[1][idx].tolist()
+        for i, a, b in zip(idx.tolist(), first, last, strict=True):
+            texts[i] = raw.source.text(a, b).decode("utf-8")
     return pa.array(texts, pa.string())
 
 
-def parse_files(files: Sequence[InputFile], schema: RecordSchema = CONTRACT_SCHEMA) -> ParsedInput:
-    """One table for all inputs, rows in input order, with a dense `_row_id` across files."""
+@dataclass(frozen=True)
+class FileCount:
+    """One input's rows as read and its records as counted independently (`dq.recount`)."""
+
+    name: str
+    rows_read: int
+    records_counted: int
+
+
+def parse_files(
+    files: Sequence[InputFile],
+    schema: RecordSchema = CONTRACT_SCHEMA,
+    max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
+) -> ParsedInput:
+    """One table for all inputs, rows in input order, with a dense `_row_id` across files.
+
+    `max_record_lines`: the most physical lines one CSV record may take (a quoted field with line ends
+    in it); a quote that does not close a record within them makes its line a malformed record."""
+    if max_record_lines < 1:
+        raise InputError(f"max_record_lines must be at least 1, got {max_record_lines}")
     tables: list[pa.Table] = []
     source_columns: list[str] = []
+    counts: list[FileCount] = []
     for f in files:
         data, bad_utf8 = _decode(f.data)
-        raw = _read_csv(data) if f.fmt == "csv" else _read_jsonl(data.decode("utf-8"), schema)
+        raw = _read_csv(data, max_record_lines) if f.fmt == "csv" else _read_jsonl(data, schema)
         for c in raw.columns:
             if c not in source_columns:
                 source_columns.append(c)
-        tables.append(_assemble(raw, f.name, schema, bad_utf8))
+        table = _assemble(raw, f.name, schema, bad_utf8)
+        tables.append(table)
+        counts.append(FileCount(f.name, table.num_rows, raw.counted))
     if tables:
         table = pa.concat_tables(tables, promote_options="default")
     else:
-        table = _assemble(_Raw([], pa.table({}), [], []), "", schema, False)
+        table = _assemble(_empty_raw(), "", schema, False)
     # row ids follow (file order, record number); rows stay physically good-then-bad per file
     ids = np.empty(table.num_rows, dtype=np.int64)
     offset = 0
@@ -457,11 +541,15 @@ def parse_files(files: Sequence[InputFile], schema: RecordSchema = CONTRACT_SCHE
         ids[offset + order] = np.arange(offset, offset + t.num_rows, dtype=np.int64)
         offset += t.num_rows
     table = table.add_column(0, ROW_ID, pa.array(ids))
-    return ParsedInput(table, source_columns, list(files))
+    return ParsedInput(table, source_columns, list(files), counts, max_record_lines)
 
 
-def read_inputs(locations: Sequence[str | Path], schema: RecordSchema = CONTRACT_SCHEMA) -> ParsedInput:
+def read_inputs(
+    locations: Sequence[str | Path],
+    schema: RecordSchema = CONTRACT_SCHEMA,
+    max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
+) -> ParsedInput:
     files = load_input_files(locations)
     if not files:
         raise InputError(f"no .csv/.jsonl input found in {', '.join(str(x) for x in locations)}")
-    return parse_files(files, schema)
+    return parse_files(files, schema, max_record_lines)

@@ -17,10 +17,11 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 # Engine-owned columns carried next to the data; never rule inputs.
 ROW_ID = "_row_id"
 SOURCE = "_source"
-RECORD = "_record"
+RECORD = "_record"  # record number in its file, 1-based
+LINE = "_line"  # physical line the record starts on in its file, 1-based (a CSV header is line 1)
 PARSE_ERROR = "_parse_error"
 RAW_RECORD = "_raw_record"
-META_COLUMNS = (ROW_ID, SOURCE, RECORD, PARSE_ERROR, RAW_RECORD)
+META_COLUMNS = (ROW_ID, SOURCE, RECORD, LINE, PARSE_ERROR, RAW_RECORD)
 # Glue's row-level outcome columns.
 RULES_PASS = "DataQualityRulesPass"  # noqa: S105 - a column name
 RULES_FAIL = "DataQualityRulesFail"
