@@ -45,20 +45,16 @@ def sam_app(timings: samlocal.Timings) -> Path:
             samlocal.run_logged(
                 ["bash", str(tools / "fetch-wheels.sh"), str(function)], f"wheels-{function.name}.log", timeout=900
             )
+    with timings.step("wheels for the domain layer (skip if current)"):
+        layer = [str(samlocal.ROOT / "layers" / "domain"), str(samlocal.ROOT / "build" / "wheels" / "layer")]
+        samlocal.run_logged(["bash", str(tools / "fetch-wheels.sh"), *layer], "wheels-layer.log", timeout=900)
     missing = [m for m in SERVED_MODELS if not (MODELS_DIR / m / "manifest.json").is_file()]
     if missing:
         pytest.fail(f"no sample models {missing} in {MODELS_DIR}: run `make sample-models` (the image bakes them in)")
-    with timings.step("sam build (whole application)"):
-        # samconfig.toml's [default.build] applies (build_in_source for the layer's Makefile, cached, parallel).
-        build = [
-            str(samlocal.SAM),
-            "build",
-            "--build-dir",
-            str(samlocal.BUILD_DIR),
-            "--cache-dir",
-            str(samlocal.CACHE_DIR),
-        ]
-        samlocal.run_logged(build, "sam-build.log", timeout=1200)
+    with timings.step("sam build (whole application, on the stand-in)"):
+        # tools/sam-local/sam.sh: the generated template copies (BASE_IMAGE = the stand-in), built into
+        # build/sam-local/sam-build; samconfig.toml's [default.build] applies (build_in_source, parallel).
+        samlocal.run_logged([str(samlocal.SAM_LOCAL), "build"], "sam-build.log", timeout=1200)
     assert samlocal.BUILT_TEMPLATE.is_file(), "sam build wrote no template"
     return samlocal.BUILT_TEMPLATE
 

@@ -2,7 +2,9 @@
 
 Only local traffic: the environment given to `sam` has no AWS credentials, telemetry off, metadata-service
 probes off and image pulls skipped (this machine reaches no container registry; the Lambda base image is
-the local stand-in built by tools/sam-local/build-base-image.sh).
+the local stand-in built by tools/sam-local/build-base-image.sh). `sam build` and `sam local` run through
+tools/sam-local/sam.sh, as a user does: it builds generated template copies whose image functions use the
+stand-in and gives each zip function the stand-in with --invoke-image.
 Every container these helpers start is attached to a Docker network created for the test session, so
 teardown finds and removes exactly those containers, by id, and nobody else's.
 """
@@ -28,10 +30,10 @@ from tests.support.aws import free_port
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "sam-local"
 SAM = Path(os.environ.get("SAM_VENV", ROOT / ".venv-sam")) / "bin" / "sam"
+SAM_LOCAL = TOOLS / "sam.sh"  # sam build / sam local on the local stand-in
 WORK = ROOT / "build" / "sam-local"
 LOGS = WORK / "logs"
-BUILD_DIR = WORK / "sam-build"
-CACHE_DIR = WORK / "sam-cache"
+BUILD_DIR = WORK / "sam-build"  # where sam.sh builds (SAM_LOCAL_BUILD in tools/sam-local/env.sh)
 BUILT_TEMPLATE = BUILD_DIR / "template.yaml"
 EVENTS = ROOT / "events"
 
@@ -145,8 +147,7 @@ def invoke(
     that is not one JSON document (a crash, a timeout message) is returned as payload None.
     """
     cmd = [
-        str(SAM), "local", "invoke", function,
-        "--template", str(BUILT_TEMPLATE),
+        str(SAM_LOCAL), "local", "invoke", function,
         "--event", str(event),
         "--skip-pull-image",
         "--docker-network", network,
@@ -215,8 +216,7 @@ class StartApi:
         """
         LOGS.mkdir(parents=True, exist_ok=True)
         cmd = [
-            str(SAM), "local", "start-api",
-            "--template", str(BUILT_TEMPLATE),
+            str(SAM_LOCAL), "local", "start-api",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--warm-containers", "EAGER",
             "--skip-pull-image",
