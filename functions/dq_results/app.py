@@ -85,6 +85,9 @@ class RunResults(BaseModel):
     rows_in: int = Field(ge=0)
     rows_processed: int = Field(ge=0)
     rows_quarantined: int = Field(ge=0)
+    # the independent record count (absent from results written before it existed)
+    records_counted: int | None = Field(default=None, ge=0)
+    records_check: Literal["PASSED", "FAILED", "NOT_RUN"] | None = None
     ruleOutcomes: list[dict[str, Any]] = Field(default_factory=list)  # noqa: N815 - Glue's field name
 
 
@@ -100,6 +103,8 @@ class RunSummary(BaseModel):
     rows_in: int
     rows_processed: int
     rows_quarantined: int
+    records_counted: int | None
+    records_check: str | None
     rules_failed: int
     metrics_published: int
     results_uri: str
@@ -210,6 +215,8 @@ def summarise_run(request: ResultsRequest, cfg: Settings, s3: S3Client, cloudwat
             rows_in=0,
             rows_processed=0,
             rows_quarantined=0,
+            records_counted=None,
+            records_check=None,
             rules_failed=0,
             metrics_published=0,
             results_uri=request.results_uri,
@@ -238,6 +245,8 @@ def summarise_run(request: ResultsRequest, cfg: Settings, s3: S3Client, cloudwat
         rows_in=results.rows_in,
         rows_processed=results.rows_processed,
         rows_quarantined=results.rows_quarantined,
+        records_counted=results.records_counted,
+        records_check=results.records_check,
         rules_failed=rules_failed,
         metrics_published=published,
         results_uri=request.results_uri,
@@ -261,6 +270,8 @@ def handler(event: ResultsRequest, context: LambdaContext) -> dict[str, Any]:
             "rows_in": summary.rows_in,
             "rows_processed": summary.rows_processed,
             "rows_quarantined": summary.rows_quarantined,
+            "records_counted": summary.records_counted,
+            "records_check": summary.records_check,
             "rules_failed": summary.rules_failed,
             "metrics_published": summary.metrics_published,
         },

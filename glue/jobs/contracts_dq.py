@@ -12,6 +12,11 @@ Glue arguments (all s3:// in AWS, plain paths locally):
   --results_uri     e.g. s3://<analytics>/dq-results/{run_id}/results.json
   --staging_uri     e.g. s3://<processed>/_staging  (Spark writes here before publishing)
   --ingest_date     optional YYYY-MM-DD partition (default: today, UTC)
+  --max_record_lines  optional: most physical lines one CSV record may span (default 100)
+
+The input is read on the driver by the platform's reader, not by Spark's CSV/JSON sources, so that the
+job finds the same records as `dqp dq run` (docs/dq.md, "What one record is"); a run whose rows differ
+from the independent record count ends FAILED in results.json and, here, as a failed job run.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dq_platform.dq.compiler import CompiledRuleset
 from dq_platform.dq.dqdl import parse
 from dq_platform.dq.engines.spark_engine import SparkEngine, local_spark_session
 from dq_platform.dq.pipeline import Evaluation, RunOutputs, evaluate_loaded, load_ruleset, run
+from dq_platform.dq.records import DEFAULT_MAX_RECORD_LINES
 from dq_platform.dq.schema import (
     CONTRACT_SCHEMA,
     LINE,
@@ -39,6 +45,11 @@ from dq_platform.dq.schema import (
 from dq_platform.dq.signals import alert_summary
 
 ARGS = ("ruleset_uri", "input_uri", "processed_uri", "quarantine_uri", "results_uri", "staging_uri")
+OPTIONAL_ARGS = ("ingest_date", "max_record_lines")
+
+
+class RecordCheckError(RuntimeError):
+    """Raised after results.json is written, so that the Glue job run itself ends FAILED."""
 
 
 # ---- pure DataFrame transforms -------------------------------------------------------------------
@@ -84,14 +95,16 @@ def parse_args(argv: list[str]) -> dict[str, str]:
         from awsglue.utils import getResolvedOptions
 
         opts = dict(getResolvedOptions(argv, ["JOB_NAME", *ARGS]))
-        if "--ingest_date" in argv:
-            opts.update(getResolvedOptions(argv, ["ingest_date"]))
+        for optional in OPTIONAL_ARGS:
+            if f"--{optional}" in argv:
+                opts.update(getResolvedOptions(argv, [optional]))
         return opts
     except ImportError:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         for name in ARGS:
             parser.add_argument(f"--{name}", required=name != "staging_uri")
-        parser.add_argument("--ingest_date")
+        for optional in OPTIONAL_ARGS:
+            parser.add_argument(f"--{optional}")
         parser.add_argument("--JOB_NAME", default="contracts-dq-local")
         ns = parser.parse_args(argv[1:])
         return {k: v for k, v in vars(ns).items() if v is not None}
@@ -113,9 +126,13 @@ def main(argv: list[str] | None = None, spark: Any = None) -> dict[str, Any]:
     outputs = RunOutputs(opts["processed_uri"], opts["quarantine_uri"], opts["results_uri"], opts.get("staging_uri"))
     day = date.fromisoformat(opts["ingest_date"]) if opts.get("ingest_date") else None
     inputs = [p.strip() for p in opts["input_uri"].split(",") if p.strip()]
-    result = run(text, name, inputs, outputs, SparkEngine(spark or _spark()), ingest_date=day)
+    max_lines = int(opts.get("max_record_lines") or DEFAULT_MAX_RECORD_LINES)
+    engine = SparkEngine(spark or _spark())
+    result = run(text, name, inputs, outputs, engine, ingest_date=day, max_record_lines=max_lines)
     print(alert_summary(result.results))  # job log: counts and rule text only, never record text
     print(json.dumps({"run_id": result.results["run_id"], "status": result.results["status"]}))
+    if result.results.get("records_check") == "FAILED":
+        raise RecordCheckError(str(result.results.get("error")))
     return result.results
 
 

@@ -16,6 +16,7 @@ from dq_platform.dq.dqdl.ast import CompositeRule, Rule
 from dq_platform.dq.engines import EngineError, make_engine
 from dq_platform.dq.pipeline import RunOutputs, load_ruleset, run
 from dq_platform.dq.readers import InputError
+from dq_platform.dq.records import DEFAULT_MAX_RECORD_LINES
 from dq_platform.storage import StorageError
 
 app = typer.Typer(help="Data quality: DQDL rulesets on DuckDB (default) or Spark.", no_args_is_help=True)
@@ -92,6 +93,13 @@ def run_cmd(
     ingest_date: str | None = typer.Option(None, "--ingest-date", help="Partition date (default: today, UTC)."),
     now: str | None = typer.Option(None, "--now", help="Evaluation time for now() (ISO, default: current UTC)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    max_record_lines: int = typer.Option(
+        DEFAULT_MAX_RECORD_LINES,
+        "--max-record-lines",
+        min=1,
+        help="Most physical lines one CSV record may span (quoted line breaks); a quote left open longer "
+        "makes its line a malformed record.",
+    ),
 ) -> None:
     """Validate input against a ruleset: writes OUTPUT/processed/, OUTPUT/quarantine/, OUTPUT/results.json."""
     start = time.perf_counter()
@@ -125,7 +133,18 @@ def run_cmd(
     try:
         name, text = load_ruleset(ruleset)
         eng = make_engine(engine)
-        result = run(text, name, inputs, outputs, eng, now=when, ingest_date=day, references=refs, progress=progress)
+        result = run(
+            text,
+            name,
+            inputs,
+            outputs,
+            eng,
+            now=when,
+            ingest_date=day,
+            references=refs,
+            progress=progress,
+            max_record_lines=max_record_lines,
+        )
     except DQDLError as exc:
         typer.echo(f"{ruleset}: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -135,13 +154,18 @@ def run_cmd(
     res = result.results
     typer.echo(
         f"{res['status']}: rows in {res['rows_in']:,}, processed {res['rows_processed']:,}, "
-        f"quarantined {res['rows_quarantined']:,}; score {res['score']:.3f} "
+        f"quarantined {res['rows_quarantined']:,}; records counted {res['records_counted']:,} "
+        f"({res['records_check'].lower()}); score {res['score']:.3f} "
         f"({sum(o['Outcome'] == 'Passed' for o in res['ruleOutcomes'])}/{len(res['ruleOutcomes'])} rules passed)"
     )
+    if res.get("error"):
+        typer.echo(f"error: {res['error']}; nothing promoted", err=True)
     for o in res["ruleOutcomes"]:
         if o["Outcome"] != "Passed":
             rows = f" [{o['RowsFailed']:,} rows]" if o["RowsFailed"] else ""
             typer.echo(f"  {o['Outcome']:<6s} {o['Action']:<10s} {o['Rule']}{rows}: {o['FailureReason']}")
     typer.echo(f"results: {res['outputs']['results']}")
+    if res["status"] == "FAILED":
+        sys.exit(4)
     if res["status"] != "SUCCEEDED":
         sys.exit(3)

@@ -5,6 +5,10 @@ location, named from the run's content hash (inputs + ruleset + ingest date), an
 file by file with atomic renames/PUTs, results.json last. A run killed before publishing leaves the
 previous outputs untouched; a re-run of the same input produces the same names and the same bytes, so a
 partially published run is completed, never duplicated.
+
+Record check (why a run can fail with nothing wrong in the ruleset): the rows read, evaluated and staged
+must each equal the records counted independently in the input's bytes (`dq.recount`); otherwise
+records went missing or were split somewhere, and the run fails before publishing anything.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from dq_platform.dq.compiler import PRIMARY_VIEW, CompiledRuleset, Decision, Node, compile_document
 from dq_platform.dq.dqdl import parse
 from dq_platform.dq.dqdl.ast import Document
 from dq_platform.dq.engines.base import Engine, short_error
 from dq_platform.dq.outcomes import OutcomeColumns
 from dq_platform.dq.readers import ParsedInput, read_inputs
+from dq_platform.dq.records import DEFAULT_MAX_RECORD_LINES
 from dq_platform.dq.schema import CONTRACT_SCHEMA, META_COLUMNS, PARSE_ERROR, ROW_ID, RecordSchema
 from dq_platform.storage import is_s3_uri, open_storage
 
@@ -242,11 +249,15 @@ def write_rows(
     return engine.write_parquet(sql, directory, stem, rows, **extra)
 
 
-def run_id_for(parsed: ParsedInput, ruleset_text: str, ingest_date: date) -> str:
+def run_id_for(
+    parsed: ParsedInput, ruleset_text: str, ingest_date: date, max_record_lines: int = DEFAULT_MAX_RECORD_LINES
+) -> str:
     digest = hashlib.sha256()
     digest.update(parsed.content_sha256.encode())
     digest.update(hashlib.sha256(ruleset_text.encode("utf-8")).hexdigest().encode())
     digest.update(ingest_date.isoformat().encode())
+    if max_record_lines != DEFAULT_MAX_RECORD_LINES:  # it moves record boundaries, so it names the outputs
+        digest.update(f"max_record_lines={max_record_lines}".encode())
     return "dq-" + digest.hexdigest()[:16]
 
 
@@ -266,6 +277,25 @@ def _publish(staged: Path, target_uri: str) -> list[str]:
     return published
 
 
+def _fetch(written: list[str], local_dir: Path) -> None:
+    """Files an engine wrote elsewhere (Spark's staging prefix) moved into the run's local staging, so
+    that every output is counted before anything is published."""
+    local_dir.mkdir(parents=True, exist_ok=True)
+    for uri in written:
+        parent, _, name = uri.rstrip("/").rpartition("/")
+        if is_s3_uri(uri):
+            store = open_storage(parent)
+            (local_dir / name).write_bytes(store.read_bytes(name))
+            store.delete(name)
+        else:
+            shutil.move(uri, local_dir / name)
+
+
+def _staged_rows(folder: Path) -> int:
+    """Rows in the staged Parquet files (from their footers)."""
+    return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet") if p.is_file())
+
+
 def _staging_root(outputs: RunOutputs, run_id: str) -> Path:
     if not is_s3_uri(outputs.processed_uri):
         root = Path(outputs.processed_uri).parent / "_staging" / run_id
@@ -273,6 +303,19 @@ def _staging_root(outputs: RunOutputs, run_id: str) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         return root
     return Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
+
+
+class RecordCountError(Exception):
+    """The rows a run read, evaluated or wrote are not the records the independent count found."""
+
+
+def _check_read(parsed: ParsedInput) -> None:
+    wrong = [c for c in parsed.counts if c.rows_read != c.records_counted]
+    if wrong:
+        detail = "; ".join(f"{c.name}: read {c.rows_read}, counted {c.records_counted}" for c in wrong)
+        raise RecordCountError(
+            f"record count mismatch: the reader's rows differ from the records counted in the input ({detail})"
+        )
 
 
 def run(
@@ -286,10 +329,13 @@ def run(
     references: dict[str, Sequence[str | Path]] | None = None,
     schema: RecordSchema = CONTRACT_SCHEMA,
     progress: Progress = _quiet,
+    max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
 ) -> RunResult:
     """Evaluate `inputs` against the ruleset and commit processed/quarantine/results.
 
-    Ruleset errors (syntax, unsupported rules) raise DQDLError before anything is read or written.
+    Ruleset errors (syntax, unsupported rules) raise DQDLError before anything is read or written. The
+    rows read, evaluated and staged are each checked against the records counted independently in the
+    input (`dq.recount`); any difference fails the run (status FAILED) before anything is promoted.
     """
     started = datetime.now(UTC)
     now = now or started.replace(tzinfo=None)
@@ -297,62 +343,54 @@ def run(
     doc = parse(ruleset_text)
     t0 = time.perf_counter()
     progress("reading input")
-    parsed = read_inputs(inputs, schema)
-    ref_parsed = {alias: read_inputs(locs, schema) for alias, locs in (references or {}).items()}
-    progress(f"read {parsed.table.num_rows:,} records in {time.perf_counter() - t0:.1f}s")
+    parsed = read_inputs(inputs, schema, max_record_lines)
+    ref_parsed = {alias: read_inputs(locs, schema, max_record_lines) for alias, locs in (references or {}).items()}
+    counted = parsed.records_counted
+    progress(
+        f"read {parsed.table.num_rows:,} records ({counted:,} counted independently) in {time.perf_counter() - t0:.1f}s"
+    )
     # ruleset problems that need the columns (unsupported rules, bad conditions) surface before any write
     compile_document(doc, engine.dialect, _column_types(parsed.table.column_names, schema), parsed.source_columns, now)
-    run_id = run_id_for(parsed, ruleset_text, ingest_date)
+    run_id = run_id_for(parsed, ruleset_text, ingest_date, max_record_lines)
     outputs = RunOutputs(
         outputs.processed_uri,
         outputs.quarantine_uri,
         outputs.results_uri.replace("{run_id}", run_id),
         outputs.staging_uri,
     )
+    base: dict[str, Any] = {"run_id": run_id, "ruleset": ruleset_name, "engine": engine.name}
+    base.update(started_at=started.isoformat(), max_record_lines=max_record_lines)
     staging = _staging_root(outputs, run_id)
+    ev: Evaluation | None = None
     try:
-        progress(f"evaluating {len(doc.rules)} rules on {engine.name}")
-        ev = evaluate(engine, doc, parsed, now, staging, schema, ref_parsed)
-        progress(f"evaluated in {time.perf_counter() - t0:.1f}s")
+        try:
+            _check_read(parsed)
+            progress(f"evaluating {len(doc.rules)} rules on {engine.name}")
+            ev = evaluate(engine, doc, parsed, now, staging, schema, ref_parsed)
+            progress(f"evaluated in {time.perf_counter() - t0:.1f}s")
+            if ev.rows_in != counted:
+                raise RecordCountError(
+                    f"record count mismatch: the engine evaluated {ev.rows_in} rows, the input has {counted} records"
+                )
+            files = _write_and_publish(engine, ev, outputs, staging, run_id, ingest_date, progress)
+        except RecordCountError as exc:
+            progress(f"FAILED: {exc} (nothing promoted)")
+            results = _mismatch_results(base, parsed, ev, counted, str(exc), outputs.results_uri)
+            write_results(outputs.results_uri, results)
+            return RunResult(results, ev, [])
         halted = bool(ev.halted_by)
         partition = f"ingest_date={ingest_date.isoformat()}"
-        stem = f"part-{run_id[3:]}"
         rows_quarantined = ev.rows_in if halted else ev.rows_quarantined
-        files: list[str] = []
-        if not halted:
-            progress("writing processed and quarantine outputs")
-            spark_stage = outputs.staging_uri
-            for kind, rows in (
-                ("processed", ev.rows_in - ev.rows_quarantined),
-                ("quarantine", ev.rows_quarantined),
-            ):
-                if rows == 0:
-                    continue
-                quarantined = kind == "quarantine"
-                target_dir: Path | str = staging / kind / partition
-                if spark_stage and engine.name == "spark":
-                    target_dir = f"{spark_stage.rstrip('/')}/{run_id}/{kind}/{partition}"
-                written = write_rows(engine, ev, quarantined, target_dir, stem, rows)
-                if isinstance(target_dir, str) and is_s3_uri(target_dir):
-                    _publish_s3_prefix(target_dir, written, outputs, kind, partition)
-                    files.extend(_final_uris(outputs, kind, partition, written))
-            progress("committing outputs")
-            files.extend(_publish(staging / "processed", outputs.processed_uri))
-            files.extend(_publish(staging / "quarantine", outputs.quarantine_uri))
-        else:
-            progress("halted: " + "; ".join(ev.halted_by) + " (nothing promoted)")
-        finished = datetime.now(UTC)
         results = {
-            "run_id": run_id,
-            "ruleset": ruleset_name,
-            "engine": engine.name,
-            "started_at": started.isoformat(),
-            "finished_at": finished.isoformat(),
+            **base,
+            "finished_at": datetime.now(UTC).isoformat(),
             "status": "HALTED" if halted else "SUCCEEDED",
             "score": round(ev.score, 6),
             "rows_in": ev.rows_in,
             "rows_processed": ev.rows_in - rows_quarantined,
             "rows_quarantined": rows_quarantined,
+            "records_counted": counted,
+            "records_check": "PASSED",
             "ruleOutcomes": ev.outcomes,
             "halted_by": ev.halted_by,
             "quarantine_reasons": ev.quarantine_reasons,
@@ -362,6 +400,7 @@ def run(
                 "results": outputs.results_uri,
             },
         }
+        results = _ordered(results)
         write_results(outputs.results_uri, results)
         return RunResult(results, ev, files)
     finally:
@@ -372,23 +411,101 @@ def run(
             parent.rmdir()
 
 
+_FIELD_ORDER = (
+    "run_id",
+    "ruleset",
+    "engine",
+    "started_at",
+    "finished_at",
+    "status",
+    "score",
+    "rows_in",
+    "rows_processed",
+    "rows_quarantined",
+    "records_counted",
+    "records_check",
+    "max_record_lines",
+)
+
+
+def _ordered(results: dict[str, Any]) -> dict[str, Any]:
+    """Counts first, next to each other, as users read the file."""
+    head = {k: results[k] for k in _FIELD_ORDER if k in results}
+    return {**head, **{k: v for k, v in results.items() if k not in head}}
+
+
+def _write_and_publish(
+    engine: Engine,
+    ev: Evaluation,
+    outputs: RunOutputs,
+    staging: Path,
+    run_id: str,
+    ingest_date: date,
+    progress: Progress,
+) -> list[str]:
+    """Stage both outputs, check their row counts, then publish (nothing at all for a halted run)."""
+    if ev.halted_by:
+        progress("halted: " + "; ".join(ev.halted_by) + " (nothing promoted)")
+        return []
+    partition = f"ingest_date={ingest_date.isoformat()}"
+    stem = f"part-{run_id[3:]}"
+    expected = {"processed": ev.rows_in - ev.rows_quarantined, "quarantine": ev.rows_quarantined}
+    progress("writing processed and quarantine outputs")
+    for kind, rows in expected.items():
+        if rows == 0:
+            continue
+        local_dir = staging / kind / partition
+        target_dir: Path | str = local_dir
+        if outputs.staging_uri and engine.name == "spark":
+            target_dir = f"{outputs.staging_uri.rstrip('/')}/{run_id}/{kind}/{partition}"
+        written = write_rows(engine, ev, kind == "quarantine", target_dir, stem, rows)
+        if target_dir is not local_dir:
+            _fetch(written, local_dir)
+    staged = {kind: _staged_rows(staging / kind) for kind in expected}
+    if staged != expected:
+        raise RecordCountError(
+            f"record count mismatch: the outputs hold {staged['processed']} processed and "
+            f"{staged['quarantine']} quarantined rows, the evaluation {expected['processed']} and "
+            f"{expected['quarantine']}"
+        )
+    progress("committing outputs")
+    files = _publish(staging / "processed", outputs.processed_uri)
+    files.extend(_publish(staging / "quarantine", outputs.quarantine_uri))
+    return files
+
+
+def _mismatch_results(
+    base: dict[str, Any],
+    parsed: ParsedInput,
+    ev: Evaluation | None,
+    counted: int,
+    error: str,
+    results_uri: str,
+) -> dict[str, Any]:
+    """A run whose row counts disagree with the independent count: FAILED, everything held back."""
+    rows_in = ev.rows_in if ev is not None else parsed.table.num_rows
+    return _ordered(
+        {
+            **base,
+            "finished_at": datetime.now(UTC).isoformat(),
+            "status": "FAILED",
+            "score": round(ev.score, 6) if ev is not None else 0.0,
+            "rows_in": rows_in,
+            "rows_processed": 0,
+            "rows_quarantined": rows_in,
+            "records_counted": counted,
+            "records_check": "FAILED",
+            "ruleOutcomes": ev.outcomes if ev is not None else [],
+            "halted_by": ev.halted_by if ev is not None else [],
+            "quarantine_reasons": {},
+            "outputs": {"processed": None, "quarantine": None, "results": results_uri},
+            "error": error,
+        }
+    )
+
+
 def _join(root: str, key: str) -> str:
     return f"{root.rstrip('/')}/{key}"
-
-
-def _publish_s3_prefix(stage_dir: str, written: list[str], outputs: RunOutputs, kind: str, partition: str) -> None:
-    target_root = outputs.processed_uri if kind == "processed" else outputs.quarantine_uri
-    src = open_storage(stage_dir)
-    dst = open_storage(_join(target_root, partition))
-    for uri in written:
-        name = uri.rsplit("/", 1)[-1]
-        dst.write_bytes(name, src.read_bytes(name), content_type="application/vnd.apache.parquet")
-        src.delete(name)
-
-
-def _final_uris(outputs: RunOutputs, kind: str, partition: str, written: list[str]) -> list[str]:
-    root = outputs.processed_uri if kind == "processed" else outputs.quarantine_uri
-    return [_join(_join(root, partition), uri.rsplit("/", 1)[-1]) for uri in written]
 
 
 def write_results(results_uri: str, results: dict[str, Any]) -> None:
@@ -413,6 +530,8 @@ def failed_results(
         "rows_in": 0,
         "rows_processed": 0,
         "rows_quarantined": 0,
+        "records_counted": None,
+        "records_check": "NOT_RUN",
         "ruleOutcomes": [],
         "halted_by": [],
         "quarantine_reasons": {},

@@ -38,6 +38,8 @@ def metrics_from_results(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     Run-level metrics carry the `Ruleset` dimension; one `RuleFailed` entry per failed or errored rule
     adds the `Rule` dimension, and a run-level `RuleFailed` (the count) makes a single alarm possible.
+    `RecordsCounted` (the independent count) and `RecordCountMismatch` (1 when the run's rows disagreed
+    with it) come from results that carry them.
     Callers batch the list (PutMetricData accepts at most 1000 entries per call).
     """
     ruleset = _dim(str(results.get("ruleset") or "unknown"))
@@ -58,6 +60,11 @@ def metrics_from_results(results: dict[str, Any]) -> list[dict[str, Any]]:
         entry("RowsQuarantined", _num(results.get("rows_quarantined")), "Count", base),
         entry("RuleFailed", float(len(failed)), "Count", base),
     ]
+    if isinstance(results.get("records_counted"), int):
+        data.append(entry("RecordsCounted", _num(results.get("records_counted")), "Count", base))
+    if results.get("records_check") in ("PASSED", "FAILED"):
+        mismatch = 1.0 if results.get("records_check") == "FAILED" else 0.0
+        data.append(entry("RecordCountMismatch", mismatch, "Count", base))
     seen: set[str] = set()
     for outcome in failed:
         rule = _dim(str(outcome.get("Rule") or "unknown"))
@@ -87,6 +94,13 @@ def alert_summary(results: dict[str, Any]) -> str:
         f"Score: {score:.4f} ({passed} of {len(outcomes)} rules passed)",
         f"Rows: in {rows_in}, processed {rows_ok}, quarantined {rows_bad}",
     ]
+    counted, check = results.get("records_counted"), results.get("records_check")
+    if isinstance(counted, int) and check in ("PASSED", "FAILED"):
+        verdict = "matches the rows" if check == "PASSED" else "DOES NOT MATCH the rows: nothing promoted"
+        lines.append(f"Records counted in the input: {counted} ({verdict})")
+    error = results.get("error")
+    if error:
+        lines.append(f"Error: {_clip(str(error), _MAX_REASON_CHARS)}")
     halted = [str(r) for r in (results.get("halted_by") or [])]
     if halted:
         lines.append("Halted by: " + "; ".join(_clip(r, 200) for r in halted))

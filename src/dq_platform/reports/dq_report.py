@@ -96,6 +96,16 @@ def _trend_svg(history: Sequence[dict[str, Any]], width: int = 640, height: int 
     )
 
 
+def _records_card(results: dict[str, Any]) -> str:
+    """The independent record count, when the results carry it (a mismatch fails the run)."""
+    counted, check = results.get("records_counted"), results.get("records_check")
+    if not isinstance(counted, int) or check not in ("PASSED", "FAILED"):
+        return ""
+    label = "matches rows in" if check == "PASSED" else "does not match rows in"
+    css = "SUCCEEDED" if check == "PASSED" else "FAILED"
+    return f"<div class='card'>records counted<b class='status-{css}'>{_e(counted)}</b>{label}</div>"
+
+
 def render_dq_report(
     results: dict[str, Any],
     examples: Sequence[QuarantineExample] = (),
@@ -156,6 +166,7 @@ engine {_e(results.get("engine"))} · finished {_e(results.get("finished_at", ""
 <div class="card">rows in<b>{_e(rows_in)}</b></div>
 <div class="card">processed<b>{_e(results.get("rows_processed"))}</b></div>
 <div class="card">quarantined<b>{_e(results.get("rows_quarantined"))}</b></div>
+{_records_card(results)}
 </div>
 <h2>Rule outcomes</h2>
 <table><tr><th>rule</th><th>action</th><th>outcome</th><th>rows failed</th><th>row pass rate</th>

@@ -279,12 +279,47 @@ def test_results_from_the_dq_engine_are_summarised_without_record_text(app: Modu
     assert summary["score"] == pytest.approx(results["score"])
     assert summary["rows_in"] == results["rows_in"] == 302
     assert summary["rows_in"] == summary["rows_processed"] + summary["rows_quarantined"]
+    assert (summary["records_counted"], summary["records_check"]) == (302, "PASSED")
+    assert "Records counted in the input: 302 (matches the rows)" in summary["message"]
     ruleset = [{"Name": "Ruleset", "Value": "contracts"}]
     assert _metric_value("RowsQuarantined", ruleset) == [float(results["rows_quarantined"])]
     published = json.dumps(summary)
     texts = [r["text"] for r in records if isinstance(r.get("text"), str) and len(r["text"]) > 30]
     assert texts
     assert not [t for t in texts if t in published or t[:30] in published]
+
+
+def test_record_count_mismatch_alerts_as_a_failed_run(app: ModuleType) -> None:
+    document = results_document()
+    document.update(
+        status="FAILED",
+        rows_processed=0,
+        rows_quarantined=1000,
+        records_counted=1002,
+        records_check="FAILED",
+        error="record count mismatch: the reader's rows differ from the records counted in the input "
+        "(batch-1.csv: read 1000, counted 1002)",
+    )
+    put_results(document)
+
+    summary = app.handler(request(), LambdaContext())
+
+    assert summary["status"] == "FAILED"
+    assert (summary["records_counted"], summary["records_check"]) == (1002, "FAILED")
+    assert summary["subject"].startswith("[enterprise-test] DQ FAILED: contracts")
+    assert "Records counted in the input: 1002 (DOES NOT MATCH the rows: nothing promoted)" in summary["message"]
+    assert "batch-1.csv: read 1000, counted 1002" in summary["message"]
+    ruleset = [{"Name": "Ruleset", "Value": "contracts"}]
+    assert _metric_value("RecordCountMismatch", ruleset) == [1.0]
+    assert _metric_value("RecordsCounted", ruleset) == [1002.0]
+
+
+def test_results_without_the_count_still_read(app: ModuleType) -> None:
+    """Results written before the count existed carry no records_counted: read, nothing invented."""
+    put_results(results_document())
+    summary = app.handler(request(), LambdaContext())
+    assert (summary["records_counted"], summary["records_check"]) == (None, None)
+    assert "Records counted" not in summary["message"]
 
 
 def test_subject_is_sns_safe() -> None:

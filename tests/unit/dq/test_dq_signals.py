@@ -97,3 +97,22 @@ def test_alert_summary() -> None:
     assert "[Error/warn] IsComplete \"nope\": column 'nope' not found" in text
     assert "parse: value_amount: not a number: 2" in text
     assert 'IsComplete "doc_id"' not in text  # passed rules are not listed
+
+
+def test_record_count_signals_only_when_the_results_carry_them() -> None:
+    names = [m["MetricName"] for m in metrics_from_results(RESULTS)]
+    assert "RecordsCounted" not in names
+    assert "RecordCountMismatch" not in names
+    assert "Records counted" not in alert_summary(RESULTS)
+    failed = {
+        **RESULTS,
+        "status": "FAILED",
+        "records_counted": 11,
+        "records_check": "FAILED",
+        "error": "record count mismatch: x",
+    }
+    run_level = {m["MetricName"]: m["Value"] for m in metrics_from_results(failed) if len(m["Dimensions"]) == 1}
+    assert (run_level["RecordsCounted"], run_level["RecordCountMismatch"]) == (11.0, 1.0)
+    text = alert_summary(failed)
+    assert "Records counted in the input: 11 (DOES NOT MATCH the rows: nothing promoted)" in text
+    assert "Error: record count mismatch: x" in text

@@ -97,3 +97,13 @@ def test_not_a_results_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("{}")
     with pytest.raises(ValueError, match="no ruleOutcomes"):
         write_dq_report(bad, tmp_path / "r.html")
+
+
+def test_report_shows_the_independent_record_count() -> None:
+    from dq_platform.reports.dq_report import render_dq_report
+
+    passed = {**_results("r1", 0.5, "2026-11-25T10:00:00"), "records_counted": 10, "records_check": "PASSED"}
+    assert "records counted<b class='status-SUCCEEDED'>10</b>matches rows in" in render_dq_report(passed)
+    failed = {**passed, "status": "FAILED", "records_counted": 12, "records_check": "FAILED"}
+    assert "records counted<b class='status-FAILED'>12</b>does not match rows in" in render_dq_report(failed)
+    assert "records counted" not in render_dq_report(_results("r0", 0.5, "2026-11-25T09:00:00"))
