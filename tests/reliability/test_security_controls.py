@@ -142,7 +142,8 @@ def check_s3_lifecycle() -> None:
 def check_s3_versioning() -> None:
     for rid, bucket in _buckets().items():
         assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}, rid
-        assert bucket.get("DeletionPolicy") == "Retain", rid
+        # Kept when the stack is deleted; removed only when their own create rolls back (docs/deploy.md).
+        assert bucket.get("DeletionPolicy") == "RetainExceptOnCreate", rid
 
 
 def check_s3_kms() -> None:
@@ -178,7 +179,7 @@ def check_kms_rotation() -> None:
 def check_kms_deletion_window() -> None:
     for rid, key in _all("AWS::KMS::Key").items():
         assert key["Properties"]["PendingWindowInDays"] == 30, rid
-    assert _all("AWS::KMS::Key")["stacks/foundation.yaml:DataKey"]["DeletionPolicy"] == "Retain"
+    assert _all("AWS::KMS::Key")["stacks/foundation.yaml:DataKey"]["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def check_kms_no_decrypt_on_all_keys() -> None:
@@ -319,10 +320,13 @@ def check_lambda_hardening() -> None:
 
 def check_apigw_execution_logging() -> None:
     (settings,) = _api_props()["MethodSettings"]
-    assert settings["LoggingLevel"] in ("ERROR", "INFO")
+    # ERROR unless the operator turns API logging off (ApiGatewayLogging=none: no account logging role).
+    assert settings["LoggingLevel"] == {"Fn::If": ["ApiLogging", "ERROR", "OFF"]}
     assert settings["DataTraceEnabled"] is False  # never bodies: they carry contract text
     assert settings["MetricsEnabled"] is True
-    assert "DestinationArn" in _api_props()["AccessLogSetting"]
+    condition, access_logs, _off = _api_props()["AccessLogSetting"]["Fn::If"]
+    assert condition == "ApiLogging"
+    assert "DestinationArn" in access_logs
 
 
 def check_apigw_backend_is_lambda() -> None:
@@ -421,10 +425,17 @@ def check_glue_no_ml_transforms_and_encrypted() -> None:
     (config,) = _all("AWS::Glue::SecurityConfiguration").values()
     enc = config["Properties"]["EncryptionConfiguration"]
     assert enc["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
-    assert enc["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
     assert enc["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    # Logs: encrypted by the two groups Glue 5.0 writes under --custom-logGroup-prefix, not by the
+    # configuration (whose CloudWatchEncryption would send them to groups Glue names itself).
+    assert "CloudWatchEncryption" not in enc
+    groups = _all("AWS::Logs::LogGroup")
     for rid, job in _all("AWS::Glue::Job").items():
         assert job["Properties"]["SecurityConfiguration"] == {"Ref": "GlueSecurityConfiguration"}, rid
+        prefix = job["Properties"]["DefaultArguments"]["--custom-logGroup-prefix"]["Fn::Sub"]
+        for suffix in ("/error", "/output"):
+            (group,) = [g for g in groups.values() if g["Properties"]["LogGroupName"] == {"Fn::Sub": prefix + suffix}]
+            assert group["Properties"]["KmsKeyId"] == {"Ref": "KmsKeyArn"}, rid
 
 
 def check_glue_tagged() -> None:
