@@ -79,3 +79,50 @@ def test_evaluate_frame_is_a_pure_transform(spark: Any) -> None:
     assert sorted(q["A3"]["DataQualityQuarantineReasons"]) == ['ColumnValues "value_amount" > 0']
     assert [o["Outcome"] for o in ev.outcomes] == ["Failed", "Failed", "Failed"]
     assert ev.outcomes[1]["RowsFailed"] == 2
+
+
+def _argv(tmp_path: Path, src: Path) -> list[str]:
+    return [
+        "contracts_dq.py",
+        "--ruleset_uri",
+        str(ROOT / "glue/rulesets/contracts.dqdl"),
+        "--input_uri",
+        str(src),
+        "--processed_uri",
+        str(tmp_path / "out/processed"),
+        "--quarantine_uri",
+        str(tmp_path / "out/quarantine"),
+        "--results_uri",
+        str(tmp_path / "analytics/dq-results/{run_id}/results.json"),
+        "--ingest_date",
+        "2025-06-01",
+    ]
+
+
+def test_glue_job_quarantines_an_unterminated_quote_line_alone(spark: Any, tmp_path: Path) -> None:
+    from tests.unit.dq.broken_inputs import assert_every_record_once, build
+
+    f = build(tmp_path / "raw/batch.csv", "csv", 150, [(1, "unterminated-quote"), (90, "quote-to-end")], seed=8)
+    job = _job()
+    results = job.main([*_argv(tmp_path, f.path), "--max_record_lines", "50"], spark=spark)
+    assert results["max_record_lines"] == 50
+    assert_every_record_once([f], results, tmp_path / "out")
+    assert results["rows_in"] == results["records_counted"] == 152
+
+
+def test_glue_job_fails_when_the_rows_differ_from_the_count(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dq_platform.dq import readers
+
+    records = generate_records(40, seed=9, defect_rate=0.0)
+    src = write_records(tmp_path / "raw/batch.csv", records, "csv")
+    real = readers.count_records
+    monkeypatch.setattr(readers, "count_records", lambda *a: real(*a) + 2)
+    job = _job()
+    with pytest.raises(job.RecordCheckError, match=r"batch\.csv: read 40, counted 42"):
+        job.main(_argv(tmp_path, src), spark=spark)
+    (written,) = (tmp_path / "analytics/dq-results").rglob("results.json")
+    results = json.loads(written.read_text())
+    assert (results["status"], results["records_check"], results["records_counted"]) == ("FAILED", "FAILED", 42)
+    assert not list(tmp_path.rglob("*.parquet"))  # nothing promoted, nothing left in staging
