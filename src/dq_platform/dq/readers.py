@@ -46,7 +46,6 @@ from dq_platform.storage import is_s3_uri, open_storage, split_s3_uri
 CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 UNTERMINATED = "malformed CSV record: unterminated quoted field"
 
 
@@ -398,6 +397,22 @@ def _join_errors(a: pa.Array, b: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_null(a), b, pc.if_else(pc.is_null(b), a, both))
 
 
+def _dates(trimmed: pa.ChunkedArray, present: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """(date32 values, ok) of strings written YYYY-MM-DD that name a real day.
+
+    Arrow's cast accepts exactly that and is fast, but fails the whole column on one bad value; then
+    strptime (which would roll 2024-02-30 over to March) is kept only where its date reads back as the
+    written text, which also rules out every other shape."""
+    values = pc.if_else(present, trimmed, pa.scalar(None, pa.string()))
+    try:
+        return pc.cast(values, pa.date32()), pc.is_valid(values)
+    except (pa.ArrowInvalid, OverflowError):
+        days = pc.cast(pc.strptime(values, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+        same = pc.and_(pc.equal(pc.utf8_length(values), 10), pc.equal(pc.cast(days, pa.string()), values))
+        ok = pc.fill_null(same, False)
+        return pc.if_else(ok, days, pa.scalar(None, pa.date32())), ok
+
+
 def _type_column(name: str, arr: pa.Array, kind: str) -> tuple[pa.Array, pa.Array | None]:
     """Typed column + per-row error messages (null where fine); invalid values become null."""
     if kind == "string":
@@ -409,13 +424,8 @@ def _type_column(name: str, arr: pa.Array, kind: str) -> tuple[pa.Array, pa.Arra
         msg = f"{name}: not a number"
         typed = pc.cast(pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), pa.float64())
     elif kind == "date":
-        stamp = pc.strptime(trimmed, format="%Y-%m-%d", unit="s", error_is_null=True)
-        shaped = pc.fill_null(pc.match_substring_regex(trimmed, _DATE_RE), False)
-        # strptime rolls 2024-02-30 over to March: require the parsed day to be the written day
-        day_text = pc.if_else(shaped, pc.utf8_slice_codeunits(trimmed, 8, 10), pa.scalar("0"))
-        ok = pc.and_(shaped, pc.equal(pc.day(stamp), pc.cast(day_text, pa.int64())))
+        typed, ok = _dates(trimmed, present)
         msg = f"{name}: not a date (YYYY-MM-DD)"
-        typed = pc.cast(pc.if_else(ok, stamp, pa.scalar(None, stamp.type)), pa.date32())
     elif kind == "bigint":
         ok = pc.match_substring_regex(trimmed, r"^[-+]?\d{1,18}$")
         msg = f"{name}: not an integer"

@@ -89,3 +89,17 @@ def test_row_ids_are_dense_across_files() -> None:
     table = parse_files([a, b]).table
     assert sorted(table["_row_id"].to_pylist()) == [0, 1, 2]
     assert pc.sum(pc.is_valid(table["_parse_error"])).as_py() == 1
+
+
+@pytest.mark.parametrize("with_bad", [False, True], ids=["all-valid", "one-invalid"])
+def test_dates_are_exactly_yyyy_mm_dd_real_days(with_bad: bool) -> None:
+    """Both ways of typing dates (one cast for a clean column, a checked strptime otherwise) agree."""
+    good = ["2024-02-29", " 2025-01-31 ", "", "9999-12-31"]
+    bad = ["2024-02-30", "2023-02-29", "2024-1-05", "20240105", "2024-13-01", "yesterday", "+2024-01-05"]
+    values = good + (bad if with_bad else [])
+    body = HEADER + "".join(f"A{i},T,P,MSA,{v},2025-01-31,1,USD,UK,x\n" for i, v in enumerate(values))
+    rows = _rows(body.encode())
+    got = [(str(r["effective_date"]) if r["effective_date"] else None, r["_parse_error"]) for r in rows]
+    expected = [("2024-02-29", None), ("2025-01-31", None), (None, None), ("9999-12-31", None)]
+    expected += [(None, "effective_date: not a date (YYYY-MM-DD)")] * (len(bad) if with_bad else 0)
+    assert got == expected
