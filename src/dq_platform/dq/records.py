@@ -76,7 +76,7 @@ class ByteIndex:
 
     def line_of(self, pos: int) -> int:
         """The line holding byte `pos` (a position inside a line's text or at its end)."""
-        return int(np.searchsorted(self.starts, pos, side="right")) - 1
+        return int(self.starts.searchsorted(pos, side="right")) - 1
 
     def text(self, first: int, last: int | None = None) -> bytes:
         """Lines `first`..`last` as they are in the input, without the last line's terminator."""
@@ -139,7 +139,8 @@ def _plain_lines(idx: ByteIndex) -> np.ndarray:
     With quotes numbered from 0 on each line, a line whose even-numbered quotes each open a field (line
     start, after a delimiter or after a quote) and whose odd-numbered quotes each end one (before a
     delimiter, the line end or a quote) is lexed exactly as its quote count says: an even count ends
-    outside quotes. Everything else is lexed one line at a time."""
+    outside quotes. So is a line with no quote at the start of a field (an inch mark, `ab"c`): no
+    quoted field opens on it. Everything else is lexed one line at a time."""
     n = idx.n_lines
     plain = np.ones(n, dtype=bool)
     q = idx.quotes
@@ -156,6 +157,9 @@ def _plain_lines(idx: ByteIndex) -> np.ndarray:
     closes = (q + 1 == ends[line]) | (after == COMMA) | (after == QUOTE)
     plain[line[np.where(rank_even, ~opens, ~closes)]] = False
     plain &= counts % 2 == 0
+    # a line with no quote at the start of a field opens no quoted field: its quotes are all text
+    field_start = (q == starts[line]) | (before == COMMA)
+    plain |= np.bincount(line[field_start], minlength=n) == 0
     return plain
 
 

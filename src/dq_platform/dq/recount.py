@@ -28,9 +28,12 @@ def _record_lines(idx: ByteIndex, line: int, width: int, max_lines: int) -> int:
     field runs over line ends and closes, within `max_lines` lines, a record of exactly `width` fields
     whose closing quotes are each followed by a delimiter or a line end."""
     data = idx.data
+    start, end = int(idx.starts[line]), int(idx.ends[line])
+    if data[start : start + 1] != b'"' and data.find(b',"', start, end) < 0:
+        return 1  # no quote starts a field here, so none opens a quoted value: its quotes are text
     last = min(line + max_lines, idx.n_lines) - 1
     limit = int(idx.ends[last])
-    pos, fields, strict = int(idx.starts[line]), 1, True
+    pos, fields, strict = start, 1, True
     while True:
         if pos < limit and data[pos] == 0x22:
             body = _QUOTED.match(data, pos + 1, limit)
@@ -48,7 +51,7 @@ def _record_lines(idx: ByteIndex, line: int, width: int, max_lines: int) -> int:
             fields += 1
             pos += 1
             continue
-        end_line = int(np.searchsorted(idx.ends, pos, side="left"))
+        end_line = int(idx.ends.searchsorted(pos))
         lines = end_line - line + 1
         return lines if lines == 1 or (strict and fields == width) else 1
 
@@ -79,15 +82,15 @@ def count_csv(idx: ByteIndex, width: int, max_lines: int) -> int:
     parity_at_end = np.cumsum(per_line) % 2  # of the quotes before each line end
     ends_open = (np.flatnonzero(parity_at_end == 1), np.flatnonzero(parity_at_end == 0))
     count, line = 0, 1
-    while line < n:
-        base = int(np.searchsorted(q, idx.starts[line]))  # quotes before the line
+    while line < n:  # each turn: plain one-line records up to the next resync point, then one lexed record
+        base = int(q.searchsorted(idx.starts[line]))  # quotes before the line
         b = base % 2
-        k = int(np.searchsorted(misplaced[b], base))
+        k = int(misplaced[b].searchsorted(base))
         stop = idx.line_of(int(q[misplaced[b][k]])) if k < len(misplaced[b]) else n
-        j = int(np.searchsorted(ends_open[b], line))
+        j = int(ends_open[b].searchsorted(line))
         if j < len(ends_open[b]):
             stop = min(stop, int(ends_open[b][j]))
-        count += int(nonempty[stop] - nonempty[line])  # each a one-line record, quotes all in place
+        count += int(nonempty[stop] - nonempty[line])
         if stop >= n:
             break
         count += 1
