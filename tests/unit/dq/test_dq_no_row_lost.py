@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[3]
 RULESET = (ROOT / "glue" / "rulesets" / "contracts.dqdl").read_text()
 NOW = datetime(2025, 6, 1, 12, 0, 0)
 DAY = date(2025, 6, 1)
-EXAMPLES = int(os.environ.get("DQP_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("DQP_DQ_FUZZ_EXAMPLES", "25"))
 
 
 def _run(inputs: list[Path], out: Path) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from tests.unit.dq import record_model
 
 pytestmark = pytest.mark.unit
 
-EXAMPLES = int(os.environ.get("DQP_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("DQP_RECORD_FUZZ_EXAMPLES", "300"))
 
 
 def _csv(data: bytes, width: int = 3, max_lines: int = 100) -> list[tuple[int, int, bool]]:
