@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated, cast
 
@@ -16,6 +17,11 @@ DEFAULT_MODELS = Path("build/models")
 DEFAULT_URL = f"http://{LOOPBACK}:3000"
 MODEL_FOLDERS = ("baseline", "transformer")
 HOOK_EVENTS = Path("functions/codedeploy_hook/events")
+
+
+class SmokeAuth(StrEnum):
+    api_key = "api-key"
+    iam = "iam"
 
 
 def serve(
@@ -53,8 +59,10 @@ def serve(
     Refuses to start when the model folder holds no model at all (run `make sample-models` first); with
     one model missing or broken it serves the other and /health says degraded, as the function does.
     """
-    from dq_platform.inference.api import Observability, create_app, make_handler
+    from dq_platform.inference.api import make_handler
     from dq_platform.inference.local_server import FixedABWeights, TeeStream, make_server, parse_ab_weights
+    from dq_platform.inference.observability import Observability
+    from dq_platform.inference.routes import create_app
     from dq_platform.inference.service import InferenceService
     from dq_platform.inference.settings import InferenceSettings
 
@@ -120,12 +128,31 @@ def smoke(
         str | None, typer.Option("--api-key", envvar="DQP_API_KEY", help="x-api-key for the stage.")
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds per request.")] = 30.0,
+    auth: Annotated[
+        SmokeAuth,
+        typer.Option(
+            "--auth",
+            help="api-key: send --api-key (ApiAuth=API_KEY); iam: sign with SigV4 (ApiAuth=IAM), default credentials.",
+        ),
+    ] = SmokeAuth.api_key,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="Region to sign for with --auth iam (default: from the execute-api URL)."),
+    ] = None,
 ) -> None:
     """Check /health, /models and /predict (each model, with and without explain, and an invalid request)."""
-    from dq_platform.inference.smoke import format_results, run_smoke
+    from dq_platform.inference.smoke import SigV4Signer, format_results, iam_signer, run_smoke
 
+    signer: SigV4Signer | None = None
+    if auth is SmokeAuth.iam:
+        try:
+            signer = iam_signer(url, region)
+        except ValueError as exc:
+            raise refuse(
+                str(exc), "configure credentials (`aws configure sso`, AWS_PROFILE=...) or use --auth api-key"
+            ) from exc
     try:
-        results = run_smoke(url, api_key=api_key, timeout_s=timeout)
+        results = run_smoke(url, api_key=api_key, timeout_s=timeout, signer=signer)
     except ValueError as exc:
         raise refuse(str(exc), "pass the API's base URL") from exc
     if results and all(r.status is None for r in results):  # not one HTTP answer: nothing is listening there

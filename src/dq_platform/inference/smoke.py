@@ -6,8 +6,10 @@ The seed's test script as a library: `dqp smoke` prints these results and fails 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -32,13 +34,69 @@ class _Reply:
     error: str = ""
 
 
+# https://<api id>.execute-api.<region>.amazonaws.com[.cn]/<stage>: the region of a stage's default URL.
+_EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?$")
+
+
+def region_from_url(url: str) -> str | None:
+    """The region in an API Gateway default endpoint's host name, or None for any other host."""
+    match = _EXECUTE_API_HOST.match(urllib.parse.urlsplit(url).hostname or "")
+    return match.group(1) if match else None
+
+
+class SigV4Signer:
+    """Signs each request for API Gateway's IAM authorization (`ApiAuth=IAM`) with botocore's SigV4Auth.
+
+    The signature covers the method, path, query, body and every header sent except User-Agent, so the
+    headers handed to `sign` are exactly the ones the request must carry.
+    """
+
+    def __init__(self, credentials: Any, region: str, service: str = "execute-api") -> None:
+        self.credentials = credentials
+        self.region = region
+        self.service = service
+
+    def sign(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> dict[str, str]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest(method=method, url=url, data=data or b"", headers=dict(headers))
+        SigV4Auth(self.credentials, self.service, self.region).add_auth(request)
+        return dict(request.headers.items())
+
+
+def iam_signer(base_url: str, region: str | None = None) -> SigV4Signer:
+    """A signer with the default credential chain's credentials (environment, profile, SSO, instance role).
+
+    The region is --region, else the one in an execute-api URL, else the configured default region.
+    Raises ValueError, in one line, when there are no credentials or no region.
+    """
+    import botocore.session
+
+    session = botocore.session.get_session()
+    chosen = region or region_from_url(base_url) or session.get_config_variable("region")
+    if not chosen:
+        raise ValueError(f"--auth iam needs a region: none in {base_url!r} and none configured; pass --region")
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise ValueError("--auth iam needs AWS credentials and the default chain found none")
+    return SigV4Signer(credentials.get_frozen_credentials(), chosen)
+
+
 class SmokeClient:
-    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        signer: SigV4Signer | None = None,
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"--url must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout_s = timeout_s
+        self.signer = signer
 
     def call(self, method: str, path: str, payload: Any = None) -> _Reply:
         data = json.dumps(payload).encode() if payload is not None else None
@@ -47,6 +105,8 @@ class SmokeClient:
             headers["Content-Type"] = "application/json"
         if self.api_key:
             headers["x-api-key"] = self.api_key
+        if self.signer is not None:
+            headers = self.signer.sign(method, self.base_url + path, headers, data)
         req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)  # noqa: S310
         start = time.perf_counter()
         try:
@@ -70,8 +130,10 @@ def _result(name: str, reply: _Reply, problems: list[str]) -> CheckResult:
     return CheckResult(name, not problems, reply.status, round(reply.latency_ms, 1), "; ".join(problems))
 
 
-def run_smoke(base_url: str, api_key: str | None = None, timeout_s: float = 30.0) -> list[CheckResult]:
-    client = SmokeClient(base_url, api_key, timeout_s)
+def run_smoke(
+    base_url: str, api_key: str | None = None, timeout_s: float = 30.0, signer: SigV4Signer | None = None
+) -> list[CheckResult]:
+    client = SmokeClient(base_url, api_key, timeout_s, signer)
     results: list[CheckResult] = []
 
     reply = client.call("GET", "/health")
