@@ -11,8 +11,9 @@ from pathlib import Path
 import typer
 
 from dq_platform.cli._errors import refuse
+from dq_platform.dq.compiler import check_ruleset
 from dq_platform.dq.dqdl import DQDLError, parse
-from dq_platform.dq.dqdl.ast import CompositeRule, Rule
+from dq_platform.dq.dqdl.ast import Rule
 from dq_platform.dq.engines import EngineError, make_engine
 from dq_platform.dq.pipeline import RunOutputs, load_ruleset, run
 from dq_platform.dq.readers import InputError
@@ -27,50 +28,28 @@ DEFAULT_INPUT = ".local/raw/incoming"
 DEFAULT_OUTPUT = ".local/dq"
 
 
-def _labels(rule: Rule | CompositeRule, default: dict[str, str]) -> str:
-    merged = {**default, **rule.labels}
-    return merged.get("action", "warn")
-
-
 @app.command("check")
 def check(
     ruleset: Path = typer.Argument(Path(DEFAULT_RULESET), help="DQDL ruleset file (default: the shipped one)."),
 ) -> None:
-    """Parse a ruleset and list its rules; exits 1 with line and column on the first error."""
-    from dq_platform.dq.compiler import SUPPORTED_RULE_TYPES
+    """Parse and compile a ruleset and list its rules; exits 1 with line and column on the first error.
 
+    The same check `dq run` makes before it evaluates or writes anything (`compiler.check_ruleset`), over the
+    contract schema's columns: what passes here passes there."""
     try:
         text = ruleset.read_text(encoding="utf-8")
     except OSError as exc:
         raise refuse(f"cannot read {ruleset} ({exc.strerror})", _ruleset_fix(str(ruleset)), code=1) from exc
     try:
         doc = parse(text)
-        problems = _unsupported(doc.rules, SUPPORTED_RULE_TYPES)
+        compiled = check_ruleset(doc)
     except DQDLError as exc:
         typer.echo(f"{ruleset}: {exc}", err=True)
         raise typer.Exit(1) from exc
-    if problems:
-        for rule in problems:
-            typer.echo(
-                f"{ruleset}: line {rule.pos.line}, column {rule.pos.column}: unsupported rule type '{rule.rule_type}'",
-                err=True,
-            )
-        raise typer.Exit(1)
     typer.echo(f"{ruleset}: {len(doc.rules)} rules")
-    for i, top in enumerate(doc.rules, start=1):
-        kind = top.rule_type if isinstance(top, Rule) else f"Composite ({top.op})"
-        action = _labels(top, doc.default_labels)
-        typer.echo(f"{i:3d}. line {top.pos.line:<4d} {action:<10s} {kind:<22s} {top.text}")
-
-
-def _unsupported(rules: list[Rule | CompositeRule], supported: tuple[str, ...]) -> list[Rule]:
-    out: list[Rule] = []
-    for rule in rules:
-        if isinstance(rule, CompositeRule):
-            out.extend(_unsupported(rule.children, supported))
-        elif rule.rule_type not in supported:
-            out.append(rule)
-    return out
+    for i, (rule, top) in enumerate(zip(doc.rules, compiled.rules, strict=True), start=1):
+        kind = rule.rule_type if isinstance(rule, Rule) else f"Composite ({rule.op})"
+        typer.echo(f"{i:3d}. line {rule.pos.line:<4d} {top.action:<10s} {kind:<22s} {rule.text}")
 
 
 def _ruleset_fix(ruleset: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from dq_platform.dq.compiler import PRIMARY_VIEW, CompiledRuleset, Decision, Node, compile_document
+from dq_platform.dq.compiler import PRIMARY_VIEW, CompiledRuleset, Decision, compile_document
 from dq_platform.dq.dqdl import parse
 from dq_platform.dq.dqdl.ast import Document
 from dq_platform.dq.engines.base import Engine, short_error
@@ -117,23 +117,6 @@ def _outcome(top_text: str, action: str, decision: Decision | None, error: str |
     }
 
 
-def _decide(node: Node, values: dict[str, Any]) -> Decision:
-    if not node.children:
-        assert node.decide is not None
-        return node.decide(node.local(values))
-    kids = [_decide(k, values) for k in node.children]
-    passed = all(k.passed for k in kids) if node.op == "and" else any(k.passed for k in kids)
-    metrics: dict[str, float] = {}
-    for k in kids:
-        metrics.update(k.metrics)
-    failing = [c.text for c, k in zip(node.children, kids, strict=True) if not k.passed]
-    reason = None if passed else f"{node.op} of operands failed: " + "; ".join(failing)
-    rows_failed = None
-    if node.status_sql is not None:
-        rows_failed = int(node.local(values).get("fail") or 0)
-    return Decision(passed, reason, metrics, rows_failed)
-
-
 def evaluate(
     engine: Engine,
     doc: Document,
@@ -208,7 +191,7 @@ def evaluate_loaded(
     reasons: dict[str, int] = {}
     for top in compiled.rules:
         error = errored_top.get(top.node.idx)
-        decision = None if error else _decide(top.node, values)
+        decision = None if error else top.node.evaluate(values)
         outcome = _outcome(top.text, top.action, decision, error)
         outcomes.append(outcome)
         if top.action == "halt" and outcome["Outcome"] != "Passed":

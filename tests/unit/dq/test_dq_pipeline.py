@@ -214,3 +214,35 @@ def test_cli_check_and_run(records: list[dict[str, Any]], tmp_path: Path) -> Non
     )
     assert missing.exit_code == 1
     assert "input not found" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            'Rules = [\n  IsComplete "doc_id" labels=["action"="explode"]\n]\n',
+            "line 2, column 3: unknown action 'explode'",
+        ),
+        (
+            'Rules = [\n  RowCount > 0 labels=["action"="quarantine"]\n]\n',
+            "line 2, column 3: action 'quarantine' needs a row-level rule",
+        ),
+        (
+            'Rules = [\n  IsComplete "doc_id",\n  Entropy "text" > 1\n]\n',
+            "line 3, column 3: unsupported rule type 'Entropy'",
+        ),
+    ],
+)
+def test_cli_check_refuses_what_run_refuses(
+    records: list[dict[str, Any]], tmp_path: Path, text: str, says: str
+) -> None:
+    """`dq check` and `dq run` share one ruleset check (`compiler.check_ruleset`)."""
+    rules = tmp_path / "rules.dqdl"
+    rules.write_text(text)
+    checked = CliRunner().invoke(app, ["dq", "check", str(rules)])
+    assert checked.exit_code == 1, checked.output
+    assert says in checked.output
+    src = write_records(tmp_path / "in.csv", records[:10], "csv")
+    with pytest.raises(DQDLError, match=says.replace("(", r"\(")):
+        _run([src], tmp_path / "out", text)
+    assert not (tmp_path / "out").exists()
