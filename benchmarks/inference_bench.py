@@ -133,7 +133,9 @@ def _cold_start(models: Path, runs: int, task_root: str) -> dict[str, Any]:
 
 def _handler(models: Path) -> Any:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from dq_platform.inference.api import Observability, create_app, make_handler
+    from dq_platform.inference.api import make_handler
+    from dq_platform.inference.observability import Observability
+    from dq_platform.inference.routes import create_app
     from dq_platform.inference.service import InferenceService
     from dq_platform.inference.settings import InferenceSettings
 

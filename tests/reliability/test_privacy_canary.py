@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from dq_platform.inference.service import sha256_hex
+from dq_platform.inference.audit import sha256_hex
 from dq_platform.sample_data import generate_records, write_records
 from tests.infra.cfn import load_template
 from tests.reliability.leaky_serve import CRASH_MARKER

@@ -10,7 +10,9 @@ import gc
 # frozen out of it so that later collections during requests do not walk them again.
 gc.disable()
 try:
-    from dq_platform.inference.api import Observability, create_app, make_handler
+    from dq_platform.inference.api import make_handler
+    from dq_platform.inference.observability import Observability
+    from dq_platform.inference.routes import create_app
     from dq_platform.inference.service import InferenceService
     from dq_platform.inference.settings import InferenceSettings
 

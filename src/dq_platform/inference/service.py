@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dq_platform import __version__
 from dq_platform.inference.ab import (
@@ -20,6 +19,7 @@ from dq_platform.inference.ab import (
     other_model,
     wants_shadow,
 )
+from dq_platform.inference.audit import PredictionAudit
 from dq_platform.inference.errors import ModelUnavailableError, PayloadTooLargeError
 from dq_platform.inference.explanations import ExplanationService
 from dq_platform.inference.schemas import (
@@ -40,15 +40,11 @@ if TYPE_CHECKING:
     from dq_platform.models.runtime import LoadedModel
 
 
-def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-@dataclass
+@dataclass(frozen=True)
 class PredictResult:
     response: PredictResponse
-    # Fields for the "prediction" log record and metrics (never the text).
-    audit: dict[str, Any] = field(default_factory=dict)
+    # The outcome for the "prediction" log record and metrics: who answered, how; never the text.
+    audit: PredictionAudit
 
 
 def _ms(start: float, end: float) -> float:
@@ -179,55 +175,30 @@ class InferenceService:
     def predict(self, request: PredictRequest, request_id: str) -> PredictResult:
         t0 = time.perf_counter()
         text = request.text
-        audit: dict[str, Any] = {
-            "text_sha256": sha256_hex(text),
-            "text_length": len(text),
-            "variant": "auto" if request.model == "auto" else "explicit",
-            "requested_model": request.model,
-        }
-        if request.doc_id is not None:
-            audit["doc_id_sha256"] = sha256_hex(request.doc_id)
         if len(text) > self.settings.max_text_chars:
             raise PayloadTooLargeError(
                 f"text has {len(text)} characters; this deployment accepts at most {self.settings.max_text_chars}"
             )
         key = request.doc_id or request_id
+        audit = PredictionAudit()
         weights: ABWeights | None = None
         if request.model == "auto":
-            weights, source = self.weights.current()
-            audit["ab_weights_source"] = source
-            name = assign(key, weights)
-            if name not in self.models:
-                fallback = other_model(name)
-                if fallback not in self.models:
-                    raise ModelUnavailableError(f"no model is loaded ({self._reasons()})")
-                audit["fallback_from"] = name
-                name = fallback
+            weights, audit.ab_weights_source = self.weights.current()
+            name = self._auto_model(assign(key, weights), audit)
         else:
-            name = request.model
-            if name not in self.models:
-                raise ModelUnavailableError(f"model {name!r} is not loaded: {self.load_errors.get(name, 'unknown')}")
+            name = self._pinned_model(request.model)
         model = self.models[name]
-        audit.update(model=name, model_version=model.version)
+        audit.model, audit.model_version = name, model.version
         t1 = time.perf_counter()
         prediction = model.predict(text)
         t2 = time.perf_counter()
         explanation = self.explanations.explain(model, text, request.doc_id) if request.explain else None
         if explanation is not None:
-            audit["explanation_type"] = explanation.type
+            audit.explanation_type = explanation.type
         if weights is not None and wants_shadow(key, weights):
-            shadow_name = other_model(name)
-            shadow_model = self.models.get(shadow_name)
-            if shadow_model is not None:
-                shadow = shadow_model.predict(text)
-                audit.update(
-                    shadow_model=shadow_name,
-                    shadow_model_version=shadow_model.version,
-                    shadow_label=shadow.label,
-                    shadow_agree=shadow.label == prediction.label,
-                )
+            self._shadow(other_model(name), text, prediction.label, audit)
         t3 = time.perf_counter()
-        audit.update(label=prediction.label, confidence=round(prediction.confidence, 6))
+        audit.label, audit.confidence = prediction.label, round(prediction.confidence, 6)
         response = PredictResponse(
             model=BASELINE if name == BASELINE else TRANSFORMER,
             label=prediction.label,
@@ -236,6 +207,30 @@ class InferenceService:
             timings_ms=Timings(pre=_ms(t0, t1), infer=_ms(t1, t2), post=_ms(t2, t3)),
         )
         return PredictResult(response=response, audit=audit)
+
+    def _auto_model(self, assigned: str, audit: PredictionAudit) -> str:
+        """The A/B assignment, or the other model when the assigned one is not loaded."""
+        if assigned in self.models:
+            return assigned
+        fallback = other_model(assigned)
+        if fallback not in self.models:
+            raise ModelUnavailableError(f"no model is loaded ({self._reasons()})")
+        audit.fallback_from = assigned
+        return fallback
+
+    def _pinned_model(self, name: str) -> str:
+        if name not in self.models:
+            raise ModelUnavailableError(f"model {name!r} is not loaded: {self.load_errors.get(name, 'unknown')}")
+        return name
+
+    def _shadow(self, name: str, text: str, label: str, audit: PredictionAudit) -> None:
+        """Run the other model on the same text for the agreement metric; its answer is only recorded."""
+        shadow_model = self.models.get(name)
+        if shadow_model is None:
+            return
+        shadow = shadow_model.predict(text)
+        audit.shadow_model, audit.shadow_model_version = name, shadow_model.version
+        audit.shadow_label, audit.shadow_agree = shadow.label, shadow.label == label
 
     def _reasons(self) -> str:
         return "; ".join(f"{n}: {r}" for n, r in sorted(self.load_errors.items())) or "no models configured"

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from dq_platform.inference.api import Observability, create_app, make_handler
+from dq_platform.inference.api import make_handler
 from dq_platform.inference.local_server import LocalLambdaContext
+from dq_platform.inference.observability import Observability
+from dq_platform.inference.routes import create_app
 from dq_platform.inference.service import InferenceService
 from dq_platform.inference.settings import InferenceSettings
 from dq_platform.models.artifacts import MANIFEST_FILE, MODEL_NAMES
