@@ -12,7 +12,7 @@
 3. uploads what the Glue job runs (script, dq_platform zip, rulesets) to the stack's artifacts location;
 4. publishes the models (`dqp train` output, or the sample models) to the analytics bucket with LATEST,
    where the API (ModelS3Uri) and the batch explanations read them;
-5. `dqp smoke` against the deployed stage, with the stage's API key.
+5. `dqp smoke` against the deployed stage, with the stage's API key (or SigV4-signed with ApiAuth=IAM).
 
 The billing environment (stacks/billing.yaml, us-east-1) only runs step 2.
 Every AWS call goes through boto3's default chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL), so the
@@ -93,7 +93,7 @@ def read_environment(config_env: str, samconfig: Path = ROOT / "samconfig.toml")
     return Environment(
         name=config_env,
         stack_name=stack,
-        region=deploy.get("region", "eu-west-1"),
+        region=deploy.get("region", "eu-west-2"),
         template_file=deploy.get("template_file", "template.yaml"),
         parameters=parse_overrides(deploy.get("parameter_overrides", "")),
     )
@@ -204,10 +204,10 @@ def publish_models(models_dir: Path, destination: str) -> list[str]:
     return [publish(models_dir / name, destination) for name in MODEL_NAMES]
 
 
-def smoke(url: str, api_key: str | None) -> bool:
+def smoke(url: str, api_key: str | None, signer: Any = None) -> bool:
     from dq_platform.inference.smoke import format_results, run_smoke
 
-    results = run_smoke(url, api_key=api_key)
+    results = run_smoke(url, api_key=api_key, signer=signer)
     print(format_results(results))
     return all(r.ok for r in results)
 
@@ -274,12 +274,19 @@ def deploy(args: argparse.Namespace, clients: Clients) -> int:
     print("[deploy] models published: " + ", ".join(published))
 
     url = require(outputs, "ApiUrl")
-    key = None if parameters.get("ApiAuth") == "IAM" else api_key_value(clients("apigateway"), env)
+    key, signer = None, None
     if parameters.get("ApiAuth") == "IAM":
-        print("[deploy] ApiAuth=IAM: run `dqp smoke --url URL` with signed requests yourself; skipping smoke")
-        return 0
-    print(f"[deploy] smoke test of {url}", flush=True)
-    if not smoke(url, key):
+        from dq_platform.inference.smoke import iam_signer
+
+        # The deploying credentials sign the requests (SigV4, execute-api); they need execute-api:Invoke.
+        try:
+            signer = iam_signer(url, env.region)
+        except ValueError as exc:
+            raise DeployError(f"cannot smoke-test the IAM stage at {url}: {exc}") from exc
+    else:
+        key = api_key_value(clients("apigateway"), env)
+    print(f"[deploy] smoke test of {url}" + (" (SigV4-signed, ApiAuth=IAM)" if signer else ""), flush=True)
+    if not smoke(url, key, signer):
         raise DeployError(
             f"the deployed API at {url} failed its smoke checks (above). Its logs: "
             f"`sam logs --stack-name {env.stack_name} --region {env.region} --tail`"

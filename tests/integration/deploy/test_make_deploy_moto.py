@@ -30,7 +30,7 @@ from tests.support.aws import load_module, moto_server, point_at_moto
 from tests.unit.inference.support import ROOT, build_handler
 
 pytestmark = pytest.mark.integration
-REGION = "eu-west-1"  # samconfig.toml [default]
+REGION = "eu-west-2"  # samconfig.toml [default]
 STACK = "enterprise-dev"
 ACCOUNT = "123456789012"  # moto's account
 ANALYTICS = f"enterprise-dev-analytics-{ACCOUNT}-{REGION}"
