@@ -1,4 +1,4 @@
-"""Sustained A/B assignment for `"model": "auto"` (DESIGN decision 6b).
+"""Sustained A/B assignment for `"model": "auto"` (docs/api.md, "A/B operations").
 
 Weights live in an SSM parameter read through Powertools Parameters with `max_age`, so operators change
 the split without a redeploy and each warm container picks the change up within the TTL. Assignment is

@@ -3,7 +3,7 @@
 correlation id -> request guard (`guard.py`, refusals answered here with `routes.error_body`) -> the
 resolver (`routes.py`, which calls `service.py`) -> the "prediction" record (`audit.py`, written by
 `observability.py`) -> response headers. Request text never reaches a log, a trace or an error body: only
-its sha256 and length do (docs/api.md, "Logs, traces and metrics").
+its sha256 and length do (docs/security.md, "Contract text stays out of logs, metrics, traces and alerts").
 """
 
 from __future__ import annotations

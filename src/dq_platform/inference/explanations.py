@@ -1,4 +1,4 @@
-"""Explanations for /predict (DESIGN decision 7).
+"""Explanations for /predict (docs/api.md, `POST /predict`; docs/models.md, "Explanations").
 
 Baseline: exact linear contributions from the model itself. Transformer: the batch job's precomputed
 SHAP for the `doc_id` (top terms + a short-lived pre-signed link to its HTML), else the model's bounded
@@ -30,7 +30,7 @@ UNAVAILABLE = "unavailable"
 
 
 class PrecomputedExplanation(BaseModel):
-    """`explanations/<model>/<doc_id>.json` as the batch job writes it (CONTRACTS.md)."""
+    """`explanations/<model>/<doc_id>.json` as the batch job writes it (docs/models.md, "Explanations")."""
 
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 

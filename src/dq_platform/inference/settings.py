@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # and in the API Gateway request model, so it is a constant rather than a setting; a deployment may
 # only lower it (MAX_TEXT_CHARS).
 TEXT_LIMIT_CHARS = 20_000
-# S3 pre-signed links to explanation HTML must not outlive this (DESIGN decision 7).
+# S3 pre-signed links to explanation HTML must not outlive this (docs/api.md, `POST /predict`: 15 minutes).
 MAX_PRESIGN_SECONDS = 900
 DEFAULT_MODEL_DIR = Path("/opt/models")
 # The largest valid /predict body: every character of `text` JSON-escaped as a surrogate pair
