@@ -3,7 +3,10 @@
 Invokes the new version (TARGET_FUNCTION_VERSION, resolved by SAM to the version being deployed) with
 the sample API Gateway events bundled beside this file (copies of the repository's events/, kept equal
 by `dqp events` and a test), then reports Succeeded or Failed to CodeDeploy; Failed rolls back.
-Self-contained (stdlib + boto3 from the Lambda runtime) so that it never depends on the code under test.
+Self-contained (stdlib + boto3 from the Lambda runtime) so that it never depends on the code under test:
+the hook judges the version being deployed, so a defect in dq_platform (or the layer that ships it) must fail
+the smoke test, not the hook. Hence its settings are one validated stdlib object (`HookSettings`), not a
+pydantic `BaseSettings`: pydantic is not in the Lambda runtime, and bundling it would be bundling our stack.
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from botocore.config import _RetryDict  # botocore-stubs' shape of Config(retries=...)
 
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
 # Event file -> status the new version must answer (kept equal to dq_platform.inference.events).
@@ -24,6 +32,8 @@ EXPECTED_STATUS = {
     "predict-auto.json": 200,
     "predict-invalid.json": 422,
 }
+
+TARGET_VERSION_VAR = "TARGET_FUNCTION_VERSION"
 
 logger = logging.getLogger("codedeploy_hook")
 logger.setLevel(logging.INFO)
@@ -109,14 +119,30 @@ def run_hook(event: dict[str, Any], lambda_client: Any, codedeploy_client: Any, 
 # invoke may be throttled (429 TooManyRequestsException) while the canary runs. botocore's standard retry
 # mode retries throttles with exponential backoff and jitter (capped at 20 s a wait): 12 attempts wait at most
 # ~3 minutes for one request before a starved smoke test fails (and rolls back) the deployment.
-LAMBDA_RETRIES = {"mode": "standard", "max_attempts": 12}
+LAMBDA_RETRIES: _RetryDict = {"mode": "standard", "max_attempts": 12}
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """The hook's configuration, read from the environment the template sets and checked in one place."""
+
+    # The version being deployed (SAM resolves `!Ref <function>.Version` to its qualified ARN).
+    target_function_version: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HookSettings:
+        values = os.environ if env is None else env
+        version = values.get(TARGET_VERSION_VAR, "").strip()
+        if not version:
+            raise RuntimeError(f"{TARGET_VERSION_VAR} is not set: the template sets it to the version being deployed")
+        return cls(target_function_version=version)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     import boto3
     from botocore.config import Config
 
-    version = os.environ["TARGET_FUNCTION_VERSION"]
+    settings = HookSettings.from_env()
     lambda_client = boto3.client("lambda", config=Config(retries=LAMBDA_RETRIES, read_timeout=60))
-    status = run_hook(event, lambda_client, boto3.client("codedeploy"), version)
+    status = run_hook(event, lambda_client, boto3.client("codedeploy"), settings.target_function_version)
     return {"status": status}
