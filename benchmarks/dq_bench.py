@@ -65,7 +65,7 @@ def worker_duckdb(data: Path, work: Path) -> dict[str, Any]:
 def worker_spark(data: Path, work: Path) -> dict[str, Any]:
     from dq_platform.dq.dqdl import parse
     from dq_platform.dq.engines.spark_engine import SparkEngine, local_spark_session
-    from dq_platform.dq.pipeline import _column_types, evaluate_loaded, run, write_rows
+    from dq_platform.dq.pipeline import column_types, evaluate_loaded, run, write_rows
     from dq_platform.dq.readers import read_inputs
     from dq_platform.dq.schema import CONTRACT_SCHEMA
 
@@ -88,7 +88,7 @@ def worker_spark(data: Path, work: Path) -> dict[str, Any]:
     staged = work / "staged.parquet"
     SparkEngine(spark).load("staged", parsed.table, work)  # the Parquet file the pipeline stages for Spark
     doc = parse(text)
-    columns = _column_types(parsed.table.column_names, CONTRACT_SCHEMA)
+    columns = column_types(parsed.table.column_names, CONTRACT_SCHEMA)
 
     def engine_only(tag: str) -> float:
         t = time.perf_counter()

@@ -30,10 +30,9 @@ from typing import Any
 from dq_platform.dq.compiler import CompiledRuleset
 from dq_platform.dq.dqdl import parse
 from dq_platform.dq.engines.spark_engine import SparkEngine, local_spark_session
-from dq_platform.dq.pipeline import Evaluation, RunOutputs, evaluate_loaded, load_ruleset, run
+from dq_platform.dq.pipeline import Evaluation, RunOutputs, column_types, evaluate_loaded, load_ruleset, run
 from dq_platform.dq.records import DEFAULT_MAX_RECORD_LINES
 from dq_platform.dq.schema import (
-    CONTRACT_SCHEMA,
     LINE,
     META_COLUMNS,
     PARSE_ERROR,
@@ -79,8 +78,7 @@ def evaluate_frame(spark: Any, df: Any, ruleset_text: str, now: datetime) -> tup
     engine = SparkEngine(spark)
     with_row_metadata(df).createOrReplaceTempView("parsed")
     names = [c for c in df.columns if c not in META_COLUMNS]
-    columns = {n: (c.type if (c := CONTRACT_SCHEMA.get(n)) else "string") for n in names}
-    ev = evaluate_loaded(engine, parse(ruleset_text), columns, names, now)
+    ev = evaluate_loaded(engine, parse(ruleset_text), column_types(names), names, now)
     compiled: CompiledRuleset = ev.compiled
     processed = spark.sql(compiled.output_sql("evaluated", ev.errored, quarantined=False))
     quarantine = spark.sql(compiled.output_sql("evaluated", ev.errored, quarantined=True))
@@ -129,11 +127,12 @@ def main(argv: list[str] | None = None, spark: Any = None) -> dict[str, Any]:
     max_lines = int(opts.get("max_record_lines") or DEFAULT_MAX_RECORD_LINES)
     engine = SparkEngine(spark or _spark())
     result = run(text, name, inputs, outputs, engine, ingest_date=day, max_record_lines=max_lines)
-    print(alert_summary(result.results))  # job log: counts and rule text only, never record text
-    print(json.dumps({"run_id": result.results["run_id"], "status": result.results["status"]}))
-    if result.results.get("records_check") == "FAILED":
-        raise RecordCheckError(str(result.results.get("error")))
-    return result.results
+    res = result.run_results
+    print(alert_summary(res))  # job log: counts and rule text only, never record text
+    print(json.dumps({"run_id": res.run_id, "status": res.status}))
+    if res.records_check == "FAILED":
+        raise RecordCheckError(str(res.error))
+    return result.results  # the results.json document
 
 
 if __name__ == "__main__":

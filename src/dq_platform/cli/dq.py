@@ -18,6 +18,7 @@ from dq_platform.dq.engines import EngineError, make_engine
 from dq_platform.dq.pipeline import RunOutputs, load_ruleset, run
 from dq_platform.dq.readers import InputError
 from dq_platform.dq.records import DEFAULT_MAX_RECORD_LINES
+from dq_platform.dq.results import RunResults
 from dq_platform.storage import StorageError
 
 app = typer.Typer(help="Data quality: DQDL rulesets on DuckDB (default) or Spark.", no_args_is_help=True)
@@ -130,21 +131,26 @@ def run_cmd(
     except (InputError, StorageError, EngineError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    res = result.results
+    _summary(result.run_results)
+
+
+def _summary(res: RunResults) -> None:
+    """The run's counts, record check, score and each rule that did not pass; exits 4 (record check
+    failed) or 3 (halted) unless the run succeeded."""
     typer.echo(
-        f"{res['status']}: rows in {res['rows_in']:,}, processed {res['rows_processed']:,}, "
-        f"quarantined {res['rows_quarantined']:,}; records counted {res['records_counted']:,} "
-        f"({res['records_check'].lower()}); score {res['score']:.3f} "
-        f"({sum(o['Outcome'] == 'Passed' for o in res['ruleOutcomes'])}/{len(res['ruleOutcomes'])} rules passed)"
+        f"{res.status}: rows in {res.rows_in:,}, processed {res.rows_processed:,}, "
+        f"quarantined {res.rows_quarantined:,}; records counted {res.records_counted or 0:,} "
+        f"({(res.records_check or '').lower()}); score {res.score:.3f} "
+        f"({res.rules_passed}/{len(res.ruleOutcomes)} rules passed)"
     )
-    if res.get("error"):
-        typer.echo(f"error: {res['error']}; nothing promoted", err=True)
-    for o in res["ruleOutcomes"]:
-        if o["Outcome"] != "Passed":
-            rows = f" [{o['RowsFailed']:,} rows]" if o["RowsFailed"] else ""
-            typer.echo(f"  {o['Outcome']:<6s} {o['Action']:<10s} {o['Rule']}{rows}: {o['FailureReason']}")
-    typer.echo(f"results: {res['outputs']['results']}")
-    if res["status"] == "FAILED":
+    if res.error:
+        typer.echo(f"error: {res.error}; nothing promoted", err=True)
+    for o in res.ruleOutcomes:
+        if o.Outcome != "Passed":
+            rows = f" [{o.RowsFailed:,} rows]" if o.RowsFailed else ""
+            typer.echo(f"  {o.Outcome:<6s} {o.Action:<10s} {o.Rule}{rows}: {o.FailureReason}")
+    typer.echo(f"results: {res.outputs.results}")
+    if res.status == "FAILED":
         sys.exit(4)
-    if res["status"] != "SUCCEEDED":
+    if res.status != "SUCCEEDED":
         sys.exit(3)

@@ -1,12 +1,20 @@
-"""CloudWatch metrics and alert text derived from a DQ results document (CONTRACTS.md).
+"""CloudWatch metrics and alert text derived from a DQ run's results (`dq.results.RunResults`).
 
-Pure functions so the state-machine Lambdas, the CLI and tests share one definition of what a run
+Pure functions so the `dq_results` function, the Glue job and tests share one definition of what a run
 reports. Neither output ever carries record text: only counts, rule text (DQDL) and run ids.
+
+Both take a `RunResults` or the results document itself, and tolerate a partial document (a run that
+failed before writing some fields still reports what it has).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from dq_platform.dq.results import RunResults
+
+Results = RunResults | Mapping[str, Any]
 
 NAMESPACE = "DQPlatform/DataQuality"
 # CloudWatch caps a dimension value at 1024 characters; DQDL rule text can be longer.
@@ -28,12 +36,16 @@ def _dim(value: str) -> str:
     return clean if len(clean) <= _MAX_DIMENSION_VALUE else clean[: _MAX_DIMENSION_VALUE - 3] + "..."
 
 
-def _failed_outcomes(results: dict[str, Any]) -> list[dict[str, Any]]:
+def _document(results: Results) -> Mapping[str, Any]:
+    return results.to_document() if isinstance(results, RunResults) else results
+
+
+def _failed_outcomes(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     outcomes = results.get("ruleOutcomes") or []
     return [o for o in outcomes if isinstance(o, dict) and o.get("Outcome") in ("Failed", "Error")]
 
 
-def metrics_from_results(results: dict[str, Any]) -> list[dict[str, Any]]:
+def metrics_from_results(run_results: Results) -> list[dict[str, Any]]:
     """`MetricData` entries for `PutMetricData` in namespace `DQPlatform/DataQuality`.
 
     Run-level metrics carry the `Ruleset` dimension; one `RuleFailed` entry per failed or errored rule
@@ -42,6 +54,7 @@ def metrics_from_results(results: dict[str, Any]) -> list[dict[str, Any]]:
     with it) come from results that carry them.
     Callers batch the list (PutMetricData accepts at most 1000 entries per call).
     """
+    results = _document(run_results)
     ruleset = _dim(str(results.get("ruleset") or "unknown"))
     base = [{"Name": "Ruleset", "Value": ruleset}]
     stamp: dict[str, Any] = {}
@@ -80,8 +93,9 @@ def _clip(text: str, limit: int) -> str:
     return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
 
 
-def alert_summary(results: dict[str, Any]) -> str:
+def alert_summary(run_results: Results) -> str:
     """Plain-text alert body for SNS: status, score, row counts, failing rules; never record text."""
+    results = _document(run_results)
     outcomes = [o for o in (results.get("ruleOutcomes") or []) if isinstance(o, dict)]
     failed = _failed_outcomes(results)
     passed = sum(1 for o in outcomes if o.get("Outcome") == "Passed")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from dq_platform.dq.dialect import Dialect
+
+if TYPE_CHECKING:
+    from dq_platform.dq.outcomes import OutcomeColumns
 
 
 class EngineError(Exception):
@@ -21,11 +24,27 @@ def short_error(exc: BaseException) -> str:
 
 
 class Engine(Protocol):
+    """What the pipeline needs from an SQL engine. Capabilities are declared, never probed:
+
+    - `batch_transforms`: `write_parquet` applies `transform` (the query returns compact outcome codes,
+      `CompiledRuleset.coded_output_sql`, expanded per distinct pattern by `OutcomeColumns`);
+    - `orders_output`: `write_parquet` orders the rows by `order_by` itself (the query has no ORDER BY);
+    - `remote_staging`: `write_parquet` can write to a remote (s3://) staging prefix, from which the
+      pipeline fetches the files into its local staging to count them before publishing.
+    """
+
     name: str
     dialect: Dialect
+    batch_transforms: bool
+    orders_output: bool
+    remote_staging: bool
 
     def load(self, view: str, table: pa.Table, staging: Path) -> None:
         """Expose `table` as `view` (Spark reads it from Parquet staged under `staging`)."""
+
+    def lock_down(self) -> None:
+        """Forbid rule SQL (user text) any file or network access from here on; a no-op where the engine's
+        SQL has none."""
 
     def sql_error(self, sql: str) -> str | None:
         """None when the query analyses/plans; else the error message."""
@@ -39,10 +58,18 @@ class Engine(Protocol):
 
     def query_rows(self, sql: str) -> list[tuple[Any, ...]]: ...
 
-    def write_parquet(self, sql: str, directory: Path | str, stem: str, rows: int | None = None) -> list[str]:
-        """Write the (ordered) query result as Parquet files `stem-NNNNN.parquet` in `directory`.
+    def write_parquet(
+        self,
+        sql: str,
+        directory: Path | str,
+        stem: str,
+        rows: int | None = None,
+        transform: OutcomeColumns | None = None,
+        order_by: str | None = None,
+    ) -> list[str]:
+        """Write the query result as Parquet files `stem-NNNNN.parquet` in `directory`; returns their paths.
 
-        Engines that declare `batch_transforms` also take `transform=OutcomeColumns` (the query returns
-        outcome codes, see `pipeline.write_rows`); those that declare `orders_output` take `order_by`."""
+        `rows`: the rows expected (sizes the files); `transform`: see `batch_transforms`; `order_by`: the
+        column to order by (engines that do not declare `orders_output` get an ordered query instead)."""
 
     def close(self) -> None: ...

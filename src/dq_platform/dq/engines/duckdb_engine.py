@@ -12,15 +12,21 @@ import pyarrow.parquet as pq
 
 from dq_platform.dq.dialect import DUCKDB
 from dq_platform.dq.engines.base import short_error
+from dq_platform.dq.outcomes import OutcomeColumns
 
 _BATCH_ROWS = 128 * 1024
-BatchTransform = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+
+def _unchanged(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return batch
 
 
 class DuckDBEngine:
     name = "duckdb"
     dialect = DUCKDB
     batch_transforms = True  # write_parquet takes a per-batch Arrow transform
+    orders_output = False  # the query orders the rows (ORDER BY _row_id)
+    remote_staging = False  # writes local files only (through pyarrow)
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
         self.con = duckdb.connect(":memory:")
@@ -67,7 +73,8 @@ class DuckDBEngine:
         directory: Path | str,
         stem: str,
         rows: int | None = None,
-        transform: BatchTransform | None = None,
+        transform: OutcomeColumns | None = None,
+        order_by: str | None = None,
     ) -> list[str]:
         """Stream the (ordered) query result through `transform` into one zstd Parquet file.
 
@@ -78,8 +85,10 @@ class DuckDBEngine:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{stem}-00000.parquet"
+        if order_by is not None:
+            sql = f"SELECT * FROM ({sql}) ORDER BY {order_by}"  # noqa: S608 - compiled SQL and a column name
         reader = self.con.sql(sql).to_arrow_reader(_BATCH_ROWS)
-        convert = transform or (lambda b: b)
+        convert: Callable[[pa.RecordBatch], pa.RecordBatch] = transform or _unchanged
         writer: pq.ParquetWriter | None = None
         try:
             for batch in reader:

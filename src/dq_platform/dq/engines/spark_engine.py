@@ -49,6 +49,7 @@ class SparkEngine:
     dialect = SPARK
     orders_output = True  # write_parquet(order_by=...) orders rows itself
     batch_transforms = True  # write_parquet(transform=...) expands outcome codes per distinct pattern
+    remote_staging = True  # executors write to an s3:// staging prefix directly (the Glue job)
 
     def __init__(self, spark: Any = None) -> None:
         self.spark = spark if spark is not None else local_spark_session()
@@ -69,6 +70,10 @@ class SparkEngine:
 
     def load_parquet(self, view: str, location: str) -> None:
         self.spark.read.parquet(location).createOrReplaceTempView(view)
+
+    def lock_down(self) -> None:
+        """No such switch in Spark SQL: rule SQL runs with the session's access, as before this method
+        existed (in Glue, the job's IAM role bounds it). Declared so the pipeline never probes for it."""
 
     def sql_error(self, sql: str) -> str | None:
         try:
