@@ -70,6 +70,7 @@ class Prediction:
     top_terms: list[str]
     timings_ms: dict[str, float]
     wall_ms: float
+    html_url: str | None = None
 
 
 @dataclass
@@ -83,6 +84,9 @@ class DemoSummary:
     ab_decision: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Path] = field(default_factory=dict)
     steps_s: dict[str, float] = field(default_factory=dict)
+    # The documents step 4 explained (doc_id, text), and the API's answer for the first of them.
+    explained: list[tuple[str, str]] = field(default_factory=list)
+    served_shap: Prediction | None = None
 
 
 def _dqp(*args: str) -> list[str]:
@@ -231,6 +235,16 @@ class Demo:
             html = sorted((self.analytics / "explanations" / "transformer").glob("*.html"))
             if html:
                 self.summary.reports["SHAP text plot (example)"] = html[0]
+            self.summary.explained = self._explained_documents(source)
+
+    def _explained_documents(self, source: str) -> list[tuple[str, str]]:
+        """(doc_id, text) of each document `dqp explain` wrote an explanation for, in doc_id order."""
+        from dq_platform.models.explain import read_documents
+
+        folder = self.analytics / "explanations" / "transformer"
+        ids = [json.loads(p.read_text(encoding="utf-8"))["doc_id"] for p in sorted(folder.glob("*.json"))]
+        texts = {doc.doc_id: doc.text for doc in read_documents(source)}
+        return [(doc_id, texts[doc_id]) for doc_id in ids if doc_id in texts]
 
     def evaluate(self) -> None:
         data = list(self.cfg.data) or [str(self.processed)]
@@ -283,6 +297,7 @@ class Demo:
         with self.step("Sending example requests (each model, A/B auto, smoke checks)"):
             clauses = generate_clauses(AB_TEXTS, seed=self.cfg.seed + 99)
             examples = [next(c for c in clauses if c["label"] == lab) for lab in ("HighRisk", "LowRisk")]
+            self._served_shap()
             weights = self._ab_weights()
             ids = _doc_ids("DEMO")
             for i, clause in enumerate(examples):
@@ -295,6 +310,25 @@ class Demo:
             self.run("smoke", "smoke", "--url", self.url(""))
             self.summary.smoke_ok = True
 
+    def _served_shap(self) -> None:
+        """Ask the API about a document step 4 explained: it answers with that precomputed SHAP explanation
+        (top terms and a link to shap's HTML plot), not an on-the-fly one."""
+        if not self.summary.explained:
+            self.echo("    no document was explained in step 4, so no precomputed SHAP explanation to serve")
+            return
+        doc_id, text = self.summary.explained[0]
+        prediction = self._predict("transformer", doc_id, text)
+        if prediction.explanation_type != "shap-partition":
+            raise DemoError(
+                f"/predict for {doc_id}, explained in step 4, answered a {prediction.explanation_type!r} "
+                f"explanation instead of the precomputed SHAP one; see {self.logs / 'serve.log'}"
+            )
+        self.summary.served_shap = prediction
+        self.echo(
+            f"    {doc_id} (explained in step 4): served SHAP top terms {', '.join(prediction.top_terms)}; "
+            f"HTML {prediction.html_url}"
+        )
+
     def _ab_weights(self) -> ABWeights:
         status, body = _http("GET", self.url("/models"))
         if status != 200:
@@ -302,7 +336,7 @@ class Demo:
         weights = {k: v for k, v in body["ab_weights"].items() if k in ABWeights.model_fields}
         return ABWeights.model_validate(weights)
 
-    def _predict(self, model: str, doc_id: str, text: str) -> None:
+    def _predict(self, model: str, doc_id: str, text: str) -> Prediction:
         payload = {"text": text, "model": model, "explain": True, "doc_id": doc_id}
         t0 = time.perf_counter()
         status, body = _http("POST", self.url("/predict"), payload)
@@ -310,19 +344,20 @@ class Demo:
         if status != 200:
             raise DemoError(f"/predict ({model}) answered {status}: {body}")
         expl = body.get("explanation") or {}
-        self.summary.predictions.append(
-            Prediction(
-                model_requested=model,
-                doc_id=doc_id,
-                model=body["model"],
-                label=body["label"],
-                confidence=float(body["confidence"]),
-                explanation_type=str(expl.get("type")),
-                top_terms=[str(t.get("term")) for t in (expl.get("top_terms") or [])[:4]],
-                timings_ms={k: float(v) for k, v in (body.get("timings_ms") or {}).items()},
-                wall_ms=wall,
-            )
+        prediction = Prediction(
+            model_requested=model,
+            doc_id=doc_id,
+            model=body["model"],
+            label=body["label"],
+            confidence=float(body["confidence"]),
+            explanation_type=str(expl.get("type")),
+            top_terms=[str(t.get("term")) for t in (expl.get("top_terms") or [])[:4]],
+            timings_ms={k: float(v) for k, v in (body.get("timings_ms") or {}).items()},
+            wall_ms=wall,
+            html_url=expl.get("html_url"),
         )
+        self.summary.predictions.append(prediction)
+        return prediction
 
     def _auto_traffic(self, clauses: list[dict[str, str]], weights: ABWeights) -> None:
         """`auto` requests with distinct doc ids until each arm has what the A/B report needs to decide."""
@@ -398,6 +433,11 @@ class Demo:
                 f"  {p.model_requested:>11} -> {p.model:<11} {p.doc_id:<10} {p.label:<8} {p.confidence:.2f}  "
                 f"pre {t.get('pre', 0):.1f} / infer {t.get('infer', 0):.1f} / post {t.get('post', 0):.1f} ms  "
                 f"{p.explanation_type}: {', '.join(p.top_terms)}"
+            )
+        if s.served_shap is not None:
+            e(
+                f"Served SHAP explanation: {s.served_shap.doc_id} was explained by the batch step and the API "
+                f"answered with it (top terms {', '.join(s.served_shap.top_terms)}); plot: {s.served_shap.html_url}"
             )
         if s.ab_sent:
             answered = ", ".join(f"{name} {n:,}" for name, n in s.ab_traffic.items())

@@ -69,3 +69,13 @@ def test_demo_runs_every_step_and_writes_the_reports(tmp_path: Path) -> None:
     assert "not enough traffic" not in decision["summary"]
     assert f"  recommendation: {decision['recommendation'].upper()} - {decision['summary']}" in out
     assert "cannot decide yet" not in out
+
+    # The API served the SHAP explanation the batch step precomputed, for a document that step explained.
+    explained = [json.loads(p.read_text())["doc_id"] for p in shap_json]  # the demo takes them in this order
+    served = re.search(r"^Served SHAP explanation: (\S+) was explained by the batch step", out, re.MULTILINE)
+    assert served, out[-4000:]
+    assert served.group(1) == explained[0]
+    assert re.search(rf"^\s+transformer -> transformer\s+{re.escape(explained[0])} .* shap-partition: ", out, re.M)
+    html_uri = re.search(r"plot: (file://\S+\.html)$", out, re.MULTILINE)
+    assert html_uri, out[-4000:]
+    assert html_uri.group(1).endswith(f"/explanations/transformer/{explained[0]}.html")
