@@ -88,6 +88,23 @@ def _num(x: float | None, fmt: str = ".3f") -> str:
 
 
 def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> list[Block]:
+    return [
+        *_summary_blocks(report),
+        *_traffic_blocks(report),
+        *_per_model_blocks(report),
+        *_significance_blocks(report),
+        *_labels_blocks(report, plots),
+        *_latency_blocks(report, plots),
+        *_share_over_time_blocks(report, plots),
+        *_shadow_blocks(report),
+        *_versions_blocks(report),
+        *_emf_blocks(report),
+        *_input_blocks(report, plots_missing),
+        *_method_blocks(report),
+    ]
+
+
+def _summary_blocks(report: Report) -> list[Block]:
     r = report.rules
     d = report.decision
     compared = (
@@ -117,8 +134,11 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
             "The significance tests below give the full statistics; the method section lists the thresholds."
         ),
     ]
+    return blocks
 
-    blocks += [Heading(2, "Traffic")]
+
+def _traffic_blocks(report: Report) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Traffic")]
     variants = sorted({v for counts in report.requests_by_variant.values() for v in counts})
     blocks.append(
         Table(
@@ -140,8 +160,12 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
                 f"model, so they are left out of the per-model numbers ({details})."
             )
         )
+    return blocks
 
-    blocks += [Heading(2, "Per model")]
+
+def _per_model_blocks(report: Report) -> list[Block]:
+    r = report.rules
+    blocks: list[Block] = [Heading(2, "Per model")]
     if report.models:
         blocks.append(
             Table(
@@ -188,8 +212,12 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
             )
     else:
         blocks.append(Para("No model answered a request in the compared traffic."))
+    return blocks
 
-    blocks += [Heading(2, "Significance tests")]
+
+def _significance_blocks(report: Report) -> list[Block]:
+    r = report.rules
+    blocks: list[Block] = [Heading(2, "Significance tests")]
     blocks.append(
         Table(
             [
@@ -225,8 +253,11 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
         )
     )
     blocks.append(Bullets([t.statement for t in report.tests]))
+    return blocks
 
-    blocks += [Heading(2, "Labels and confidence")]
+
+def _labels_blocks(report: Report, plots: set[str]) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Labels and confidence")]
     labelled = [m for m in report.models if m.labels]
     if labelled:
         labels = sorted({lb for m in labelled for lb in m.labels})
@@ -271,13 +302,20 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
         blocks.append(Figure("confidence", PLOT_CAPTIONS["confidence"]))
     if not labelled and not with_conf:
         blocks.append(Para("No labelled predictions."))
+    return blocks
 
-    blocks += [Heading(2, "Latency")]
+
+def _latency_blocks(report: Report, plots: set[str]) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Latency")]
     if "latency_cdf" in plots:
         blocks.append(Figure("latency_cdf", PLOT_CAPTIONS["latency_cdf"]))
     blocks.append(Para("Percentiles are over successful requests (HTTP < 400), linear interpolation between samples."))
+    return blocks
 
-    blocks += [Heading(2, f"{r.positive_label} share over time")]
+
+def _share_over_time_blocks(report: Report, plots: set[str]) -> list[Block]:
+    r = report.rules
+    blocks: list[Block] = [Heading(2, f"{r.positive_label} share over time")]
     if "label_shares" in plots:
         blocks.append(Figure("label_shares", PLOT_CAPTIONS["label_shares"]))
     if report.timeline:
@@ -294,8 +332,11 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
         )
     else:
         blocks.append(Para("No timestamped predictions."))
+    return blocks
 
-    blocks += [Heading(2, "Shadow agreement")]
+
+def _shadow_blocks(report: Report) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Shadow agreement")]
     if report.shadow:
         blocks.append(
             Table(
@@ -316,8 +357,12 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
         )
     else:
         blocks.append(Para("No shadow predictions (shadow_rate is 0 in the ab-weights parameter)."))
+    return blocks
 
-    blocks += [Heading(2, "Per version")]
+
+def _versions_blocks(report: Report) -> list[Block]:
+    r = report.rules
+    blocks: list[Block] = [Heading(2, "Per version")]
     blocks.append(_group_table("Model version", report.by_model_version, r.positive_label))
     if report.by_lambda_version:
         blocks.append(
@@ -329,8 +374,11 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
         blocks.append(_group_table("Lambda version", report.by_lambda_version, r.positive_label))
     else:
         blocks.append(Para("No Lambda version information (local logs carry none; CloudWatch log streams do)."))
+    return blocks
 
-    blocks += [Heading(2, "EMF metrics cross-check")]
+
+def _emf_blocks(report: Report) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "EMF metrics cross-check")]
     if report.emf:
         blocks.append(
             Table(
@@ -357,9 +405,12 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
         )
     else:
         blocks.append(Para("No EMF metric blobs in the input."))
+    return blocks
 
+
+def _input_blocks(report: Report, plots_missing: str | None) -> list[Block]:
     p = report.parse
-    blocks += [Heading(2, "Input")]
+    blocks: list[Block] = [Heading(2, "Input")]
     rows = [[CATEGORY_TEXT[c], "used", str(n)] for c, n in p.used.items()]
     rows += [[CATEGORY_TEXT[c], "ignored", str(n)] for c, n in p.ignored.items()]
     rows += [[CATEGORY_TEXT[c], "skipped (malformed)", str(n)] for c, n in p.skipped.items()]
@@ -370,8 +421,12 @@ def build_blocks(report: Report, plots: set[str], plots_missing: str | None) -> 
         blocks.append(Bullets(["First malformed lines: ", *p.problems]))
     if plots_missing:
         blocks.append(Para(f"Plots left out: {plots_missing}."))
+    return blocks
 
-    blocks += [Heading(2, "Method")]
+
+def _method_blocks(report: Report) -> list[Block]:
+    r = report.rules
+    blocks: list[Block] = [Heading(2, "Method")]
     blocks.append(
         Bullets(
             [

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 if TYPE_CHECKING:
-    from dq_platform.abtest.analysis import Traffic
+    from collections.abc import Sequence
+
+    from dq_platform.abtest.analysis import Report, Traffic
     from dq_platform.abtest.sources import CloudWatchApi
 
 DEFAULT_OUT = Path("build/ab-report")
@@ -18,6 +20,44 @@ DEFAULT_CW_SINCE = "24h"
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=code)
+
+
+def _checked_choices(
+    logs: list[Path] | None,
+    log_group: str | None,
+    formats: str,
+    cw_api: str,
+    traffic: str,
+    known_formats: Sequence[str],
+) -> list[str]:
+    """The requested formats, once the source and the choices are valid (else exit 2 naming the option)."""
+    if not logs and not log_group:
+        raise _fail(
+            "no logs to read; give --logs FILE (what `dqp serve --log-file FILE` writes; the demo's is "
+            ".local/demo/logs/serve.log) or --log-group NAME (CloudWatch)"
+        )
+    if logs and log_group:
+        raise _fail("both --logs and --log-group given; the report reads one source, give only one")
+    fmt = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    if not fmt or any(f not in known_formats for f in fmt):
+        raise _fail(f"--format takes a comma-separated list of {', '.join(known_formats)}, got {formats!r}")
+    if cw_api not in ("auto", "insights", "filter"):
+        raise _fail(f"--cw-api must be auto, insights or filter, got {cw_api!r}")
+    if traffic not in ("auto", "all"):
+        raise _fail(f"--traffic must be auto or all, got {traffic!r}")
+    return fmt
+
+
+def _warn_about_input(report: Report, strict: bool) -> None:
+    """Malformed lines and source notes on stderr; with `strict`, malformed lines fail the run."""
+    if report.parse.skipped_total:
+        typer.echo(f"warning: {report.parse.skipped_total} malformed log line(s) skipped:", err=True)
+        for problem in report.parse.problems:
+            typer.echo(f"  {problem}", err=True)
+        if strict:
+            raise _fail("malformed log lines and --strict is set")
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 def ab_report(
@@ -107,20 +147,7 @@ def ab_report(
         parse_when,
     )
 
-    if not logs and not log_group:
-        raise _fail(
-            "no logs to read; give --logs FILE (what `dqp serve --log-file FILE` writes; the demo's is "
-            ".local/demo/logs/serve.log) or --log-group NAME (CloudWatch)"
-        )
-    if logs and log_group:
-        raise _fail("both --logs and --log-group given; the report reads one source, give only one")
-    fmt = [f.strip().lower() for f in formats.split(",") if f.strip()]
-    if not fmt or any(f not in FORMATS for f in fmt):
-        raise _fail(f"--format takes a comma-separated list of {', '.join(FORMATS)}, got {formats!r}")
-    if cw_api not in ("auto", "insights", "filter"):
-        raise _fail(f"--cw-api must be auto, insights or filter, got {cw_api!r}")
-    if traffic not in ("auto", "all"):
-        raise _fail(f"--traffic must be auto or all, got {traffic!r}")
+    fmt = _checked_choices(logs, log_group, formats, cw_api, traffic, FORMATS)
     try:
         rules = DecisionRules(
             control=control,
@@ -167,14 +194,7 @@ def ab_report(
     # The description names the API that answered, known only once reading is done.
     analysis.report = analysis.report.model_copy(update={"sources": [source.description]})
     report = analysis.report
-    if report.parse.skipped_total:
-        typer.echo(f"warning: {report.parse.skipped_total} malformed log line(s) skipped:", err=True)
-        for problem in report.parse.problems:
-            typer.echo(f"  {problem}", err=True)
-        if strict:
-            raise _fail("malformed log lines and --strict is set")
-    for note in report.notes:
-        typer.echo(f"note: {note}", err=True)
+    _warn_about_input(report, strict)
     try:
         written = write_report(analysis, out, fmt)
     except OSError as exc:

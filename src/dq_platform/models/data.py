@@ -188,6 +188,47 @@ def _doc_name(doc: str) -> str:
     return doc.split("/", 1)[-1].casefold()
 
 
+def _labelled_rows(path: str, labels: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """One file's labelled rows as text/label/doc(/split), and how many rows had no label."""
+    import pandas as pd
+
+    frame = read_table(path)
+    missing = [c for c in ("text", "label") if c not in frame.columns]
+    if not any(c in frame.columns for c in DOC_COLUMNS):
+        missing.append(" or ".join(DOC_COLUMNS))
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s): {', '.join(missing)} "
+            f"(found: {', '.join(str(c) for c in frame.columns if c != 'line')})"
+        )
+    doc_col = next(c for c in DOC_COLUMNS if c in frame.columns)
+    labelled = frame["label"].notna() & (frame["label"].astype(str).str.strip() != "")
+    skipped = int((~labelled).sum())
+    frame = frame[labelled]
+    for column in ("text", doc_col):
+        empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+        if empty.any():
+            row = frame[empty].iloc[0]
+            raise DataError(f"{path} line {row['line']}: empty {column!r}")
+    unknown = frame[~frame["label"].isin(labels)]
+    if len(unknown):
+        row = unknown.iloc[0]
+        raise DataError(
+            f"{path} line {row['line']}: unknown label {row['label']!r} "
+            f"({len(unknown)} row(s) in total); allowed labels: {', '.join(labels)}"
+        )
+    out = pd.DataFrame(
+        {
+            "text": frame["text"].astype(str),
+            "label": frame["label"].astype(str),
+            "doc": frame[doc_col].astype(str),
+        }
+    )
+    if "split" in frame.columns:
+        out["split"] = frame["split"].astype(str)
+    return out, skipped
+
+
 def load_dataset(
     spec: str | DataSpec,
     labels: Sequence[str] = DEFAULT_LABELS,
@@ -201,40 +242,8 @@ def load_dataset(
     frames = []
     skipped = 0
     for path in files:
-        frame = read_table(path)
-        missing = [c for c in ("text", "label") if c not in frame.columns]
-        if not any(c in frame.columns for c in DOC_COLUMNS):
-            missing.append(" or ".join(DOC_COLUMNS))
-        if missing:
-            raise DataError(
-                f"{path}: missing required column(s): {', '.join(missing)} "
-                f"(found: {', '.join(str(c) for c in frame.columns if c != 'line')})"
-            )
-        doc_col = next(c for c in DOC_COLUMNS if c in frame.columns)
-        labelled = frame["label"].notna() & (frame["label"].astype(str).str.strip() != "")
-        skipped += int((~labelled).sum())
-        frame = frame[labelled]
-        for column in ("text", doc_col):
-            empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
-            if empty.any():
-                row = frame[empty].iloc[0]
-                raise DataError(f"{path} line {row['line']}: empty {column!r}")
-        unknown = frame[~frame["label"].isin(labels)]
-        if len(unknown):
-            row = unknown.iloc[0]
-            raise DataError(
-                f"{path} line {row['line']}: unknown label {row['label']!r} "
-                f"({len(unknown)} row(s) in total); allowed labels: {', '.join(labels)}"
-            )
-        out = pd.DataFrame(
-            {
-                "text": frame["text"].astype(str),
-                "label": frame["label"].astype(str),
-                "doc": frame[doc_col].astype(str),
-            }
-        )
-        if "split" in frame.columns:
-            out["split"] = frame["split"].astype(str)
+        out, unlabelled = _labelled_rows(path, labels)
+        skipped += unlabelled
         frames.append(out)
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if data.empty:
