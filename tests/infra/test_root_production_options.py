@@ -164,3 +164,54 @@ def test_the_role_has_no_standing_ec2_permissions() -> None:
     actions = [a for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] for a in _as_list(s["Action"])]
     assert not [a for a in actions if a.startswith("ec2:")]
     assert not [m for m in role["ManagedPolicyArns"] if "VPCAccess" in str(m)]
+
+
+# ---------------------------------------------------------------- docs/operations.md (issue 20, item 3)
+
+OPERATIONS = ROOT / "docs" / "operations.md"
+
+
+def test_operations_covers_each_lifecycle_command() -> None:
+    text = OPERATIONS.read_text(encoding="utf-8")
+    for command in (
+        "sam list stack-outputs",
+        "sam list resources",
+        "sam list endpoints",
+        "--no-execute-changeset",
+        "aws cloudformation execute-change-set",
+        "sam sync --code",
+        "sam logs",
+        "sam traces",
+        "continue-update-rollback",
+        "sam delete",
+    ):
+        assert command in text, command
+
+
+def test_operations_names_only_stacks_and_regions_that_samconfig_deploys() -> None:
+    cfg = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    deployed = {
+        (cfg[env]["global"]["parameters"]["stack_name"], cfg[env]["deploy"]["parameters"]["region"])
+        for env in ("default", "prod", "billing")
+    }
+    text = OPERATIONS.read_text(encoding="utf-8")
+    pairs = set(re.findall(r"--stack-name (enterprise-[a-z-]+) --region ([a-z0-9-]+)", text))
+    assert pairs, "no --stack-name/--region examples found"
+    assert pairs <= deployed
+
+
+def test_operations_names_logical_ids_that_exist() -> None:
+    text = OPERATIONS.read_text(encoding="utf-8")
+    for app, resource in set(re.findall(r"(?<![/\w])(Inference|DataQuality|Foundation)/([A-Z][A-Za-z]+)", text)):
+        template = {"Inference": INFERENCE, "DataQuality": DATA_QUALITY}.get(app) or load_template(
+            "stacks/foundation.yaml"
+        )
+        assert resource in template["Resources"], f"{app}/{resource}"
+    for group in re.findall(r"--cw-log-group (\S+)", text):
+        names = [
+            res["Properties"]["LogGroupName"]["Fn::Sub"].replace("${ProjectPrefix}-${EnvName}", "enterprise-dev")
+            for t in (INFERENCE, DATA_QUALITY)
+            for res in t["Resources"].values()
+            if res["Type"] == "AWS::Logs::LogGroup"
+        ]
+        assert group in names, group
