@@ -3,7 +3,7 @@
 Every refusal must be a 4xx with the API's error shape (`error`, `message`, `correlation_id`) and a
 message that names the problem; the server must stay up and keep answering afterwards. The content
 type, encoding, nesting, surrogate, long-integer, array-body and strict-boolean cases pin defects B1-B7
-found by this tier and fixed in src/dq_platform/inference/api.py (docs/reliability.md, "Defects").
+found by this tier and fixed in src/dq_platform/inference/guard.py (docs/reliability.md, "Defects").
 """
 
 from __future__ import annotations

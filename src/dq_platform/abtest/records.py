@@ -35,7 +35,7 @@ class LogEvent:
 
 
 class PredictionLog(BaseModel):
-    """The "prediction" record of CONTRACTS.md (inference logs). Unknown keys are ignored."""
+    """The "prediction" record of `inference.observability.record_prediction`. Unknown keys are ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, protected_namespaces=())
 

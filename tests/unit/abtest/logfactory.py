@@ -1,7 +1,7 @@
 """Generated inference logs with known answers, in the exact shape the API writes.
 
 Each request becomes the two lines Powertools writes per /predict invocation: the Logger's "prediction"
-record (the keys of api._record_prediction plus Powertools' own) and the Metrics EMF blob. Counts are
+record (the keys of inference.observability.record_prediction plus Powertools' own) and the Metrics EMF blob. Counts are
 exact by construction (labels and errors are assigned, not sampled), so tests can assert exact numbers.
 """
 

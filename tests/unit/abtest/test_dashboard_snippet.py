@@ -21,7 +21,7 @@ VALUES = {
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",
 }
-# What api._record_prediction publishes (CONTRACTS.md, inference logs) plus Powertools' ColdStart.
+# What inference.observability.record_prediction publishes plus Powertools' ColdStart.
 EMF_METRICS = {"Latency", "Predictions", "Errors", "ShadowAgreement", "ColdStart"}
 EMF_DIMENSIONS = {"Model", "service"}
 

@@ -1,4 +1,4 @@
-"""Request text never reaches logs or metrics: only its sha256 and length (CONTRACTS.md)."""
+"""Request text never reaches logs or metrics: only its sha256 and length (docs/security.md)."""
 
 from __future__ import annotations
 
