@@ -64,7 +64,8 @@ def _run(cwd: Path, input_name: str) -> subprocess.CompletedProcess[str]:
 def _tree(root: Path) -> dict[str, str]:
     """Relative path -> sha256 of every published file under out/ (results.json without its time stamps).
 
-    out/_staging/ is the run's scratch area (CONTRACTS.md: temporary, lifecycle-expired), not output.
+    out/_staging/ is the run's scratch area, not output (temporary: in S3 the processed bucket's lifecycle
+    rule on `_staging/`, stacks/foundation.yaml, expires it).
     """
     out: dict[str, str] = {}
     for path in sorted(p for p in (root / "out").rglob("*") if p.is_file()):

@@ -1,4 +1,4 @@
-"""The independent record count every run checks its rows against (issue #19, DESIGN decision 14).
+"""The independent record count every run checks its rows against (issue #19; docs/dq.md, "The record check").
 
 Why a second count: a reader that loses records also counts what it kept, so `rows_in == processed +
 quarantined` holds after a loss. This count comes from the bytes by another method than the reader's:

@@ -7,6 +7,7 @@ line and column; the grammar follows the public DQDL definition (awslabs/dqdl).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from dq_platform.dq.dqdl.ast import (
     AnyRule,
@@ -38,6 +39,19 @@ _SIZE_UNITS = ("B", "KB", "MB", "GB", "TB")
 _RESERVED = {"where", "with", "labels", "between", "not", "in", "matches", "and", "or", "of"}
 _SECTIONS = ("Metadata", "DataSources", "Sources", "Rules", "Analyzers", "DefaultLabels")
 _COLLAPSE = re.compile(r"\s*\n\s*")
+
+
+@dataclass
+class _Clauses:
+    """What follows a rule's parameters and condition; `segments` are the source spans of its text
+    (labels are left out of the rule's name)."""
+
+    seg_start: int
+    segments: list[tuple[int, int]] = field(default_factory=list)
+    where: str | None = None
+    threshold: Condition | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 class _Parser:
@@ -268,71 +282,88 @@ class _Parser:
         if start.kind != "IDENT" or start.text.lower() in _RESERVED:
             raise self.error("a rule type (e.g. IsComplete, ColumnValues, RowCount)")
         self.advance()
+        params = self._rule_params(start)
+        condition = self.condition() if not analyzer and self._starts_condition() else None
+        clauses = _Clauses(seg_start=start.start)
+        self._rule_clauses(clauses)
+        segments = clauses.segments
+        end = self.tokens[self.i - 1].end
+        if clauses.seg_start < end and self.tokens[self.i - 1].start >= clauses.seg_start:
+            segments.append((clauses.seg_start, end))
+        text = " ".join(self.text_of(a, b) for a, b in segments if b > a)
+        return Rule(
+            start.text,
+            params,
+            condition,
+            clauses.where,
+            clauses.threshold,
+            clauses.tags,
+            clauses.labels,
+            text,
+            self.pos(start),
+        )
+
+    def _rule_params(self, start: Token) -> list[str]:
+        """The rule's parameters: strings, variables, a leading number, bare columns (`of`/`and` between)."""
         params: list[str] = []
-        segments: list[tuple[int, int]] = []
-        seg_start = start.start
-        condition: Condition | None = None
-        where: str | None = None
-        threshold: Condition | None = None
-        tags: dict[str, str] = {}
-        labels: dict[str, str] = {}
         after_connector = False
         while True:
-            tok = self.tok
             if self.is_word("of", "and") and self._param_follows():
                 self.advance()
                 after_connector = True
                 continue
             connected, after_connector = after_connector, False
-            if tok.kind == "STRING":
-                params.append(self.advance().text)
-                continue
-            if tok.kind == "VAR" and condition is None:
-                params.append("$" + self.advance().text)
-                continue
-            if tok.kind == "NUMBER" and not params and condition is None and self._number_is_param():
-                params.append(self.advance().text)
-                continue
-            if (
-                tok.kind == "IDENT"
-                and tok.text.lower() not in _RESERVED
-                and not self._starts_call()
-                and self._bare_param_allowed(start, params, connected)
-            ):
-                if tok.text.lower() in _KEYWORD_VALUES:
-                    raise self.error("a column name or a condition")
-                params.append(self.advance().text)
-                continue
-            break
-        if not analyzer and self._starts_condition():
-            condition = self.condition()
+            param = self._param(start, params, connected)
+            if param is None:
+                return params
+            params.append(param)
+
+    def _param(self, start: Token, params: list[str], connected: bool) -> str | None:
+        tok = self.tok
+        if tok.kind == "STRING":
+            return self.advance().text
+        if tok.kind == "VAR":
+            return "$" + self.advance().text
+        if tok.kind == "NUMBER" and not params and self._number_is_param():
+            return self.advance().text
+        if (
+            tok.kind == "IDENT"
+            and tok.text.lower() not in _RESERVED
+            and not self._starts_call()
+            and self._bare_param_allowed(start, params, connected)
+        ):
+            if tok.text.lower() in _KEYWORD_VALUES:
+                raise self.error("a column name or a condition")
+            return self.advance().text
+        return None
+
+    def _rule_clauses(self, c: _Clauses) -> None:
+        """`where "..."`, `labels=[...]` and `with threshold ...` / `with tag = "..."`, in any order."""
         while True:
             if self.is_word("where"):
                 self.advance()
-                where = self.expect_string("a quoted SQL condition after 'where' (where \"x > 0\")").text
+                c.where = self.expect_string("a quoted SQL condition after 'where' (where \"x > 0\")").text
             elif self.is_word("labels"):
-                segments.append((seg_start, self.tokens[self.i - 1].end))
-                labels = self.label_clause_opt()
-                seg_start = self.tok.start
+                c.segments.append((c.seg_start, self.tokens[self.i - 1].end))
+                c.labels = self.label_clause_opt()
+                c.seg_start = self.tok.start
             elif self.is_word("with"):
-                self.advance()
-                if self.tok.kind != "IDENT":
-                    raise self.error("a tag after 'with' (e.g. 'with threshold > 0.9')")
-                tag = self.advance().text
-                if tag == "threshold":
-                    if not self._starts_condition():
-                        raise self.error("a numeric condition after 'with threshold'")
-                    threshold = self.condition()
-                else:
-                    self.expect_op("=", f"'=' after 'with {tag}'")
-                    tags[tag] = self.expect_string(f"a quoted value for '{tag}'").text
+                self._with_clause(c)
             else:
-                break
-        end = self.tokens[self.i - 1].end
-        if seg_start < end and self.tokens[self.i - 1].start >= seg_start:
-            segments.append((seg_start, end))
-        text = " ".join(self.text_of(a, b) for a, b in segments if b > a)
-        return Rule(start.text, params, condition, where, threshold, tags, labels, text, self.pos(start))
+                return
+
+    def _with_clause(self, c: _Clauses) -> None:
+        self.advance()
+        if self.tok.kind != "IDENT":
+            raise self.error("a tag after 'with' (e.g. 'with threshold > 0.9')")
+        tag = self.advance().text
+        if tag == "threshold":
+            if not self._starts_condition():
+                raise self.error("a numeric condition after 'with threshold'")
+            c.threshold = self.condition()
+        else:
+            self.expect_op("=", f"'=' after 'with {tag}'")
+            c.tags[tag] = self.expect_string(f"a quoted value for '{tag}'").text
 
     def _bare_param_allowed(self, start: Token, params: list[str], connected: bool) -> bool:
         # An unquoted column is only read right after 'of'/'and', or as the first parameter on the rule's
