@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ import pytest
 from dq_platform.inference.local_server import make_server
 from dq_platform.models.artifacts import fetch_models, read_manifest
 from tests.support.aws import load_module, moto_server, point_at_moto
+from tests.support.sigv4 import verify_sigv4
 from tests.unit.inference.support import ROOT, build_handler
 
 pytestmark = pytest.mark.integration
@@ -75,18 +77,38 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 class ColdStartApi:
-    """The deployed API: built at its first request from MODEL_S3_URI, like a function after a deploy."""
+    """The deployed API: built at its first request from MODEL_S3_URI, like a function after a deploy.
+
+    In front of it, what API Gateway checks first: the stage's API key (ApiAuth=API_KEY), or with
+    `auth = "IAM"` a valid SigV4 signature by the moto credentials (ApiAuth=IAM).
+    """
 
     def __init__(self, model_s3_uri: str, empty_model_dir: Path) -> None:
         self.settings = {"model_s3_uri": model_s3_uri, "model_dir": empty_model_dir}
         self.handler: Any = None
         self.keys_seen: set[str] = set()
+        self.auth = "API_KEY"
+        self.signatures_seen: set[tuple[str, str, str]] = set()
         self.lock = threading.Lock()
+
+    def _signed(self, event: dict[str, Any], headers: dict[str, str]) -> bool:
+        body = (event.get("body") or "").encode()
+        query = urllib.parse.urlencode(event.get("multiValueQueryStringParameters") or {}, doseq=True)
+        target = event["path"] + (f"?{query}" if query else "")
+        try:
+            parts = verify_sigv4(event["httpMethod"], target, headers, body, os.environ["AWS_SECRET_ACCESS_KEY"])
+        except (AssertionError, KeyError, ValueError):
+            return False
+        self.signatures_seen.add((parts["key_id"], parts["region"], parts["service"]))
+        return True
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
         self.keys_seen.add(headers.get("x-api-key", ""))
-        if headers.get("x-api-key") != API_KEY:  # what API Gateway answers without the stage's key
+        if self.auth == "IAM":
+            if not self._signed(event, headers):  # API Gateway's answer to a missing or wrong signature
+                return {"statusCode": 403, "body": json.dumps({"message": "Missing Authentication Token"})}
+        elif headers.get("x-api-key") != API_KEY:  # what API Gateway answers without the stage's key
             return {"statusCode": 403, "body": json.dumps({"message": "Forbidden"})}
         # API Gateway takes the stage name off the path before the function sees it.
         for key in ("path", "resource"):
@@ -207,6 +229,69 @@ def test_first_deploy_uploads_glue_artifacts_publishes_models_and_smoke_tests(
     assert "PASS" in out.out
     assert deployed_api[1].keys_seen == {API_KEY}
     assert deployed_api[1].handler is not None  # the API loaded the published models at its first request
+
+
+def test_an_iam_stage_is_smoke_tested_with_sigv4_signed_requests(
+    moto: str,
+    deploy_tool: Any,
+    fake_sam: Path,
+    deployed_api: tuple[str, ColdStartApi],
+    models_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read_environment = deploy_tool.read_environment
+
+    def with_iam(config_env: str) -> Any:
+        env = read_environment(config_env)
+        env.parameters["ApiAuth"] = "IAM"  # as `ApiAuth=IAM` in samconfig's parameter_overrides
+        return env
+
+    monkeypatch.setattr(deploy_tool, "read_environment", with_iam)
+    deployed_api[1].auth = "IAM"
+    rc = deploy_tool.main(["--models", str(models_root), "--sam", str(fake_sam), "--yes"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err + out.out
+    (call,) = _sam_calls(tmp_path)
+    assert _overrides(call)["ApiAuth"] == "IAM"
+    assert "(SigV4-signed, ApiAuth=IAM)" in out.out
+    assert "FAIL" not in out.out
+    # Every request carried a signature that verifies, by the deploying credentials, for execute-api in the
+    # environment's region (the URL is a loopback one here, so the region comes from samconfig).
+    assert deployed_api[1].signatures_seen == {("testing", REGION, "execute-api")}
+    assert deployed_api[1].keys_seen == {""}  # and no API key
+    assert deployed_api[1].handler is not None
+
+
+def test_an_iam_stage_without_credentials_stops_in_one_line(
+    moto: str,
+    deploy_tool: Any,
+    fake_sam: Path,
+    deployed_api: tuple[str, ColdStartApi],
+    models_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read_environment = deploy_tool.read_environment
+
+    def with_iam(config_env: str) -> Any:
+        env = read_environment(config_env)
+        env.parameters["ApiAuth"] = "IAM"
+        return env
+
+    monkeypatch.setattr(deploy_tool, "read_environment", with_iam)
+    import dq_platform.inference.smoke as smoke_module
+
+    def no_credentials(url: str, region: str | None = None) -> Any:
+        raise ValueError("--auth iam needs AWS credentials and the default chain found none")
+
+    monkeypatch.setattr(smoke_module, "iam_signer", no_credentials)
+    assert deploy_tool.main(["--models", str(models_root), "--sam", str(fake_sam), "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot smoke-test the IAM stage" in err
+    assert "Traceback" not in err
 
 
 def test_a_second_environment_uses_the_accounts_existing_logging_role(
