@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from dq_platform.dq.results import RunResults
 
 QUARANTINE_COLUMNS = ("doc_id", "DataQualityRulesFail", "DataQualityQuarantineReasons")
 MAX_EXAMPLES = 50
@@ -24,11 +26,16 @@ class QuarantineExample:
     reasons: list[str]
 
 
-def load_results(path: Path) -> dict[str, Any]:
+def load_results(path: Path) -> RunResults:
+    """A results.json file as `RunResults`; ValueError (a pydantic ValidationError is one) if it is not."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or "ruleOutcomes" not in data:
         raise ValueError(f"{path}: not a data-quality results document (no ruleOutcomes)")
-    return data
+    return RunResults.model_validate(data)
+
+
+def _typed(results: RunResults | Mapping[str, Any]) -> RunResults:
+    return results if isinstance(results, RunResults) else RunResults.model_validate(results)
 
 
 def _as_list(value: Any) -> list[str]:
@@ -68,9 +75,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _trend_svg(history: Sequence[dict[str, Any]], width: int = 640, height: int = 180) -> str:
+def _trend_svg(history: Sequence[RunResults], width: int = 640, height: int = 180) -> str:
     """An inline SVG line of the score per run (oldest left), so the report needs no plotting library."""
-    scores = [float(r.get("score") or 0.0) for r in history]
+    scores = [float(r.score) for r in history]
     if len(scores) < 2:
         return "<p class='muted'>The trend appears once there are two or more runs.</p>"
     pad = 30
@@ -81,8 +88,7 @@ def _trend_svg(history: Sequence[dict[str, Any]], width: int = 640, height: int 
 
     points = " ".join(f"{pad + i * step:.1f},{y(s):.1f}" for i, s in enumerate(scores))
     dots = "".join(
-        f"<circle cx='{pad + i * step:.1f}' cy='{y(s):.1f}' r='3'><title>{_e(r.get('run_id'))}: "
-        f"{_pct(s)}</title></circle>"
+        f"<circle cx='{pad + i * step:.1f}' cy='{y(s):.1f}' r='3'><title>{_e(r.run_id)}: {_pct(s)}</title></circle>"
         for i, (s, r) in enumerate(zip(scores, history, strict=True))
     )
     grid = "".join(
@@ -96,9 +102,9 @@ def _trend_svg(history: Sequence[dict[str, Any]], width: int = 640, height: int 
     )
 
 
-def _records_card(results: dict[str, Any]) -> str:
+def _records_card(results: RunResults) -> str:
     """The independent record count, when the results carry it (a mismatch fails the run)."""
-    counted, check = results.get("records_counted"), results.get("records_check")
+    counted, check = results.records_counted, results.records_check
     if not isinstance(counted, int) or check not in ("PASSED", "FAILED"):
         return ""
     label = "matches rows in" if check == "PASSED" else "does not match rows in"
@@ -106,43 +112,52 @@ def _records_card(results: dict[str, Any]) -> str:
     return f"<div class='card'>records counted<b class='status-{css}'>{_e(counted)}</b>{label}</div>"
 
 
+def _rule_rows(results: RunResults) -> str:
+    rows = []
+    for o in results.ruleOutcomes:
+        failed = o.RowsFailed
+        pass_rate = "" if failed is None or results.rows_in == 0 else _pct(1 - int(failed) / results.rows_in)
+        metrics = ", ".join(f"{_e(k)}={float(v):.4g}" for k, v in o.EvaluatedMetrics.items())
+        rows.append(
+            f"<tr class='{_e(o.Outcome.lower())}'><td><code>{_e(o.Rule)}</code></td>"
+            f"<td>{_e(o.Action)}</td><td>{_e(o.Outcome)}</td>"
+            f"<td>{'' if failed is None else _e(failed)}</td><td>{pass_rate}</td>"
+            f"<td>{_e(o.FailureReason or '')}</td><td class='metrics'>{metrics}</td></tr>"
+        )
+    return "".join(rows)
+
+
+def _trend_rows(runs: Sequence[RunResults]) -> str:
+    return "".join(
+        f"<tr><td>{_e(r.run_id)}</td><td>{_e(r.finished_at or '')}</td><td>{_e(r.status)}</td>"
+        f"<td>{_pct(float(r.score))}</td><td>{_e(r.rows_in)}</td>"
+        f"<td>{_e(r.rows_processed)}</td><td>{_e(r.rows_quarantined)}</td></tr>"
+        for r in runs
+    )
+
+
 def render_dq_report(
-    results: dict[str, Any],
+    run_results: RunResults | Mapping[str, Any],
     examples: Sequence[QuarantineExample] = (),
-    history: Sequence[dict[str, Any]] = (),
+    history: Sequence[RunResults | Mapping[str, Any]] = (),
 ) -> str:
     """HTML for one run. `history` holds earlier results (oldest first); the run itself is appended."""
-    outcomes = results.get("ruleOutcomes", [])
-    rows_in = int(results.get("rows_in", 0))
-    rule_rows = []
-    for o in outcomes:
-        failed = o.get("RowsFailed")
-        pass_rate = "" if failed is None or rows_in == 0 else _pct(1 - int(failed) / rows_in)
-        metrics = ", ".join(f"{_e(k)}={float(v):.4g}" for k, v in (o.get("EvaluatedMetrics") or {}).items())
-        rule_rows.append(
-            f"<tr class='{_e(str(o.get('Outcome', '')).lower())}'><td><code>{_e(o.get('Rule'))}</code></td>"
-            f"<td>{_e(o.get('Action', 'warn'))}</td><td>{_e(o.get('Outcome'))}</td>"
-            f"<td>{'' if failed is None else _e(failed)}</td><td>{pass_rate}</td>"
-            f"<td>{_e(o.get('FailureReason') or '')}</td><td class='metrics'>{metrics}</td></tr>"
-        )
-    reasons = sorted((results.get("quarantine_reasons") or {}).items(), key=lambda kv: -int(kv[1]))
+    results = _typed(run_results)
+    rows_in = results.rows_in
+    rule_rows = _rule_rows(results)
+    reasons = sorted(results.quarantine_reasons.items(), key=lambda kv: -int(kv[1]))
     reason_rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in reasons)
     example_rows = "".join(
         f"<tr><td>{_e(x.doc_id)}</td><td>{'<br>'.join(_e(r) for r in x.failed_rules)}</td>"
         f"<td>{'<br>'.join(_e(r) for r in x.reasons)}</td></tr>"
         for x in examples
     )
-    runs = [*history, results]
-    trend_rows = "".join(
-        f"<tr><td>{_e(r.get('run_id'))}</td><td>{_e(r.get('finished_at', ''))}</td><td>{_e(r.get('status'))}</td>"
-        f"<td>{_pct(float(r.get('score') or 0))}</td><td>{_e(r.get('rows_in'))}</td>"
-        f"<td>{_e(r.get('rows_processed'))}</td><td>{_e(r.get('rows_quarantined'))}</td></tr>"
-        for r in runs
-    )
-    status = str(results.get("status", ""))
+    runs = [*(_typed(r) for r in history), results]
+    trend_rows = _trend_rows(runs)
+    status = results.status
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Data-quality report {_e(results.get("run_id"))}</title>
+<title>Data-quality report {_e(results.run_id)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f24; }}
 h1 {{ margin-bottom: .2rem; }} .muted {{ color: #667; }}
@@ -158,19 +173,19 @@ svg .line {{ fill: none; stroke: #0969da; stroke-width: 2; }} svg circle {{ fill
 svg .grid {{ stroke: #d0d7de; }} svg text {{ font-size: 10px; fill: #667; }}
 </style></head><body>
 <h1>Data-quality report</h1>
-<p class="muted">run <code>{_e(results.get("run_id"))}</code> · ruleset <code>{_e(results.get("ruleset"))}</code> ·
-engine {_e(results.get("engine"))} · finished {_e(results.get("finished_at", ""))}</p>
+<p class="muted">run <code>{_e(results.run_id)}</code> · ruleset <code>{_e(results.ruleset)}</code> ·
+engine {_e(results.engine)} · finished {_e(results.finished_at or "")}</p>
 <div class="cards">
 <div class="card">status<b class="status-{_e(status)}">{_e(status)}</b></div>
-<div class="card">score<b>{_pct(float(results.get("score") or 0))}</b></div>
+<div class="card">score<b>{_pct(float(results.score))}</b></div>
 <div class="card">rows in<b>{_e(rows_in)}</b></div>
-<div class="card">processed<b>{_e(results.get("rows_processed"))}</b></div>
-<div class="card">quarantined<b>{_e(results.get("rows_quarantined"))}</b></div>
+<div class="card">processed<b>{_e(results.rows_processed)}</b></div>
+<div class="card">quarantined<b>{_e(results.rows_quarantined)}</b></div>
 {_records_card(results)}
 </div>
 <h2>Rule outcomes</h2>
 <table><tr><th>rule</th><th>action</th><th>outcome</th><th>rows failed</th><th>row pass rate</th>
-<th>reason</th><th>evaluated metrics</th></tr>{"".join(rule_rows)}</table>
+<th>reason</th><th>evaluated metrics</th></tr>{rule_rows}</table>
 <h2>Why rows were quarantined</h2>
 <table><tr><th>reason</th><th>rows</th></tr>{reason_rows or "<tr><td colspan='2'>none</td></tr>"}</table>
 <h2>Quarantined examples</h2>
@@ -195,7 +210,7 @@ def write_dq_report(
     results = load_results(results_path)
     examples = load_quarantine_examples(quarantine_dir) if quarantine_dir else []
     history = [load_results(p) for p in history_paths]
-    history.sort(key=lambda r: str(r.get("finished_at", "")))
+    history.sort(key=lambda r: r.finished_at or "")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_dq_report(results, examples, history), encoding="utf-8")
     return out
