@@ -246,3 +246,19 @@ def test_cli_check_refuses_what_run_refuses(
     with pytest.raises(DQDLError, match=says.replace("(", r"\(")):
         _run([src], tmp_path / "out", text)
     assert not (tmp_path / "out").exists()
+
+
+def test_engines_declare_their_capabilities(tmp_path: Path) -> None:
+    """The pipeline reads capabilities, never probes for them; DuckDB honours `order_by` as well."""
+    import pyarrow as pa
+
+    from dq_platform.dq.engines.spark_engine import SparkEngine
+
+    for cls in (DuckDBEngine, SparkEngine):
+        assert {type(getattr(cls, c)) for c in ("batch_transforms", "orders_output", "remote_staging")} == {bool}
+        assert callable(cls.lock_down)
+    engine = DuckDBEngine()
+    engine.load("t", pa.table({"_row_id": [3, 1, 2]}), tmp_path)
+    (path,) = engine.write_parquet("SELECT _row_id FROM t", tmp_path / "out", "part", 3, order_by="_row_id")
+    assert pq.read_table(path).column("_row_id").to_pylist() == [1, 2, 3]
+    engine.close()
