@@ -86,7 +86,7 @@ bench: install sample-models bench-models ## benchmarks (print numbers): DQ engi
 	$(BIN)/python benchmarks/models_bench.py --models build/bench-models
 	$(BIN)/python benchmarks/inference_bench.py
 
-lint: install ## ruff check, ruff format --check, mypy
+lint: install ## ruff check (McCabe complexity <= 15 included), ruff format --check, mypy (package, functions, benchmarks, tools)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
