@@ -215,3 +215,19 @@ def test_operations_names_logical_ids_that_exist() -> None:
             if res["Type"] == "AWS::Logs::LogGroup"
         ]
         assert group in names, group
+
+
+def test_subnets_without_security_groups_are_refused_by_a_template_rule() -> None:
+    rule = ROOT_T["Rules"]["VpcNeedsSecurityGroups"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Contains": [{"Ref": "VpcSubnetIds"}, ""]}]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Contains": [{"Ref": "VpcSecurityGroupIds"}, ""]}]}
+
+    def holds(subnets: str, groups: str) -> bool:
+        """The rule evaluated the way CloudFormation reads the lists (split on commas)."""
+        subnet_list, group_list = subnets.split(","), groups.split(",")
+        return ("" in subnet_list) or ("" not in group_list)
+
+    assert holds("", "")
+    assert holds("subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788", "sg-0123456789abcdef0")
+    assert not holds("subnet-0a1b2c3d4e5f60718", "")
