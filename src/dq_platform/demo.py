@@ -337,21 +337,23 @@ class Demo:
         return ABWeights.model_validate(weights)
 
     def _predict(self, model: str, doc_id: str, text: str) -> Prediction:
-        payload = {"text": text, "model": model, "explain": True, "doc_id": doc_id}
+        # explain_detail: the summary says how each explanation was found (SHAP, occlusion, coefficients).
+        payload = {"text": text, "model": model, "explain": True, "explain_detail": True, "doc_id": doc_id}
         t0 = time.perf_counter()
         status, body = _http("POST", self.url("/predict"), payload)
         wall = (time.perf_counter() - t0) * 1000
         if status != 200:
             raise DemoError(f"/predict ({model}) answered {status}: {body}")
         expl = body.get("explanation") or {}
+        detail = expl.get("detail") or {}
         prediction = Prediction(
             model_requested=model,
             doc_id=doc_id,
             model=body["model"],
             label=body["label"],
             confidence=float(body["confidence"]),
-            explanation_type=str(expl.get("type")),
-            top_terms=[str(t.get("term")) for t in (expl.get("top_terms") or [])[:4]],
+            explanation_type=str(detail.get("method")),
+            top_terms=[str(t) for t in (expl.get("top_terms") or [])[:4]],
             timings_ms={k: float(v) for k, v in (body.get("timings_ms") or {}).items()},
             wall_ms=wall,
             html_url=expl.get("html_url"),

@@ -73,7 +73,9 @@ def _seed(moto: MotoServer, models_root: Path) -> str:
 
 def _explained(served: Served) -> tuple[int, dict[str, Any], float]:
     started = time.monotonic()
-    reply = post_json(served.url, {"text": TEXT, "model": "transformer", "explain": True, "doc_id": DOC_ID})
+    reply = post_json(
+        served.url, {"text": TEXT, "model": "transformer", "explain": True, "explain_detail": True, "doc_id": DOC_ID}
+    )
     return reply.status, reply.json(), time.monotonic() - started
 
 
@@ -105,7 +107,7 @@ def test_s3_and_ssm_outage_degrades_then_recovers(moto: MotoServer, models_root:
         assert _auto_model(served) == "transformer"
         status, body, _ = _explained(served)
         assert status == 200
-        assert body["explanation"]["type"] == "shap-partition"
+        assert body["explanation"]["detail"]["method"] == "shap-partition"
         assert body["explanation"]["html_url"].startswith(moto.endpoint)
 
         # ---- outage: both services refuse connections
@@ -117,9 +119,9 @@ def test_s3_and_ssm_outage_degrades_then_recovers(moto: MotoServer, models_root:
         assert _auto_model(served) == "transformer"
         status, body, seconds = _explained(served)
         assert status == 200, body
-        outage = {"explain_seconds": round(seconds, 2), "explanation": body["explanation"]["type"]}
+        outage = {"explain_seconds": round(seconds, 2), "explanation": body["explanation"]["detail"]["method"]}
         # Without S3 the answer falls back to the bounded on-the-fly explanation instead of failing.
-        assert body["explanation"]["type"] in ("occlusion", "unavailable")
+        assert body["explanation"]["detail"]["method"] in ("occlusion", "unavailable")
         assert seconds < 10, f"a request during the outage took {seconds:.1f}s"
         assert call(served.url, "GET", "/health").json()["status"] == "ok"
         logs = served.json_lines()
@@ -136,7 +138,7 @@ def test_s3_and_ssm_outage_degrades_then_recovers(moto: MotoServer, models_root:
         recovered_after = time.monotonic() - deadline + 15
         status, body, _ = _explained(served)
         assert status == 200
-        assert body["explanation"]["type"] == "shap-partition"
+        assert body["explanation"]["detail"]["method"] == "shap-partition"
         assert served.proc.poll() is None
         _record(
             "s3_ssm_outage",

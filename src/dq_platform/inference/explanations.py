@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dq_platform.inference.ab import TRANSFORMER
-from dq_platform.inference.schemas import ExplanationOut, TermWeight
+from dq_platform.inference.schemas import DetailedExplanationOut, ExplanationDetail, ExplanationOut, TermWeight
 from dq_platform.storage import StorageError, open_storage
 
 if TYPE_CHECKING:
@@ -40,6 +40,26 @@ class PrecomputedExplanation(BaseModel):
     type: str = PRECOMPUTED_TYPE
     top_terms: list[TermWeight]
     html_key: str | None = None
+
+
+class Explanation(BaseModel):
+    """What an explainer found, before it is shaped for the API (`public`)."""
+
+    type: str
+    top_terms: list[TermWeight] = Field(default_factory=list)
+    html_url: str | None = None
+    reason: str | None = None
+
+    def public(self, detail: bool) -> ExplanationOut:
+        """The seed's shape (`type: tokens`, the words); with `detail`, also weights, method and reason."""
+        words = [t.term for t in self.top_terms]
+        if not detail:
+            return ExplanationOut(top_terms=words, html_url=self.html_url)
+        return DetailedExplanationOut(
+            top_terms=words,
+            html_url=self.html_url,
+            detail=ExplanationDetail(method=self.type, terms=self.top_terms, reason=self.reason),
+        )
 
 
 class LinkSigner(Protocol):
@@ -122,7 +142,7 @@ class ExplanationService:
             return cls(open_storage(local_dir), LocalLinkSigner(local_dir), logger, top_k=top_k, budget_s=budget_s)
         return cls(None, None, logger, top_k=top_k, budget_s=budget_s)
 
-    def explain(self, model: LoadedModel, text: str, doc_id: str | None) -> ExplanationOut:
+    def explain(self, model: LoadedModel, text: str, doc_id: str | None) -> Explanation:
         stale: str | None = None
         if model.name == TRANSFORMER and doc_id is not None:
             found, stale = self._precomputed(model, doc_id)
@@ -135,8 +155,8 @@ class ExplanationService:
                 "on-the-fly explanation failed", extra={"model": model.name, "error": type(exc).__name__}
             )
             reason = f"the {model.name} explainer failed ({type(exc).__name__})"
-            return ExplanationOut(type=UNAVAILABLE, reason=f"{stale}; {reason}" if stale else reason)
-        out = ExplanationOut(
+            return Explanation(type=UNAVAILABLE, reason=f"{stale}; {reason}" if stale else reason)
+        out = Explanation(
             type=exp.type,
             top_terms=[TermWeight(term=t.term, weight=t.weight) for t in exp.top_terms],
             html_url=exp.html_url,
@@ -146,7 +166,7 @@ class ExplanationService:
             out.reason = f"{stale}; {out.reason}" if out.reason else stale
         return out
 
-    def _precomputed(self, model: LoadedModel, doc_id: str) -> tuple[ExplanationOut | None, str | None]:
+    def _precomputed(self, model: LoadedModel, doc_id: str) -> tuple[Explanation | None, str | None]:
         """The stored explanation, or None and (if one exists but cannot be used) why not."""
         storage, signer = self._location()
         if storage is None:
@@ -176,7 +196,7 @@ class ExplanationService:
                 html_url = signer(stored.html_key)
             except Exception as exc:
                 self.logger.warning("could not sign explanation link", extra={"error": type(exc).__name__})
-        return ExplanationOut(type=stored.type, top_terms=stored.top_terms[: self.top_k], html_url=html_url), None
+        return Explanation(type=stored.type, top_terms=stored.top_terms[: self.top_k], html_url=html_url), None
 
 
 def _json(raw: bytes) -> Any:

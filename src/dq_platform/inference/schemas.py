@@ -30,6 +30,11 @@ class PredictRequest(BaseModel):
     )
     # Strict: "yes", 1 or 0.0 are refused (422), as the schema and API Gateway's request model say.
     explain: StrictBool = Field(default=False, description="Return the top terms behind the prediction.")
+    explain_detail: StrictBool = Field(
+        default=False,
+        description="With `explain`: also return each term's weight, the explanation method and, when none "
+        "could be given, why (`explanation.detail`).",
+    )
     doc_id: str | None = Field(
         default=None,
         pattern=DOC_ID_PATTERN,
@@ -42,13 +47,27 @@ class TermWeight(BaseModel):
     weight: float
 
 
-class ExplanationOut(BaseModel):
-    type: str = Field(
-        description="`linear-contributions`, `shap-partition` (precomputed), `occlusion` (on the fly) or `unavailable`."
+class ExplanationDetail(BaseModel):
+    """The richer explanation, on request (`explain_detail`): weights, method, and why none was given."""
+
+    method: str = Field(
+        description="`linear-contributions` (baseline), `shap-partition` (precomputed), `occlusion` (on the fly) "
+        "or `unavailable`."
     )
-    top_terms: list[TermWeight] = Field(default_factory=list)
+    terms: list[TermWeight] = Field(default_factory=list, description="The top terms with their weights.")
+    reason: str | None = Field(default=None, description="Why no (or only a bounded) explanation is given.")
+
+
+class ExplanationOut(BaseModel):
+    """The seed's explanation: `type` is always `tokens`, `top_terms` the words, most influential first."""
+
+    type: Literal["tokens"] = "tokens"
+    top_terms: list[str] = Field(default_factory=list, description="Words behind the label, strongest first.")
     html_url: str | None = Field(default=None, description="Pre-signed link to SHAP's HTML (<= 15 min).")
-    reason: str | None = Field(default=None, description="Why no explanation is given (type `unavailable`).")
+
+
+class DetailedExplanationOut(ExplanationOut):
+    detail: ExplanationDetail
 
 
 class Timings(BaseModel):
@@ -63,7 +82,9 @@ class PredictResponse(BaseModel):
     model: Literal["baseline", "transformer"] = Field(description="The model that answered.")
     label: str
     confidence: float = Field(ge=0.0, le=1.0)
-    explanation: ExplanationOut | None = Field(default=None, description="Present when `explain` was true.")
+    explanation: DetailedExplanationOut | ExplanationOut | None = Field(
+        default=None, description="Present when `explain` was true; `detail` only with `explain_detail`."
+    )
     timings_ms: Timings
 
 

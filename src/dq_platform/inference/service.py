@@ -203,7 +203,7 @@ class InferenceService:
             model=BASELINE if name == BASELINE else TRANSFORMER,
             label=prediction.label,
             confidence=min(1.0, max(0.0, prediction.confidence)),
-            explanation=explanation,
+            explanation=None if explanation is None else explanation.public(detail=request.explain_detail),
             timings_ms=Timings(pre=_ms(t0, t1), infer=_ms(t1, t2), post=_ms(t2, t3)),
         )
         return PredictResult(response=response, audit=audit)

@@ -123,12 +123,19 @@ def test_precomputed_shap_from_s3_with_a_short_lived_presigned_link(aws: str, mo
     s3.put_object(Bucket=bucket, Key="explanations/transformer/DOC-9.json", Body=json.dumps(record).encode())
     s3.put_object(Bucket=bucket, Key="explanations/transformer/DOC-9.html", Body=b"<div>shap text plot</div>")
     handler, _ = build_handler(model_dir=models_root, analytics_bucket=bucket)
-    payload = {"text": "The client shall indemnify us.", "model": "transformer", "explain": True, "doc_id": "DOC-9"}
+    payload = {
+        "text": "The client shall indemnify us.",
+        "model": "transformer",
+        "explain": True,
+        "explain_detail": True,
+        "doc_id": "DOC-9",
+    }
     status, body = invoke(handler, predict_event(payload))
     assert status == 200
     explanation = body["explanation"]
-    assert explanation["type"] == "shap-partition"
-    assert explanation["top_terms"] == [{"term": "indemnify", "weight": 0.5}]
+    assert explanation["detail"]["method"] == "shap-partition"
+    assert explanation["detail"]["terms"] == [{"term": "indemnify", "weight": 0.5}]
+    assert explanation["top_terms"] == ["indemnify"]
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(explanation["html_url"]).query)
     assert int(query["X-Amz-Expires"][0]) <= 900
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
@@ -136,4 +143,4 @@ def test_precomputed_shap_from_s3_with_a_short_lived_presigned_link(aws: str, mo
         assert resp.read() == b"<div>shap text plot</div>"
     # without a precomputed one, the API computes a bounded explanation instead
     payload["doc_id"] = "DOC-none"
-    assert invoke(handler, predict_event(payload))[1]["explanation"]["type"] == "occlusion"
+    assert invoke(handler, predict_event(payload))[1]["explanation"]["detail"]["method"] == "occlusion"

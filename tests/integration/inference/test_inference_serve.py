@@ -57,11 +57,13 @@ def test_routes_over_http(url: str) -> None:
     status, _, models = _call(url, "GET", "/models")
     assert status == 200
     assert {m["name"] for m in models["models"]} == {"baseline", "transformer"}
-    body = json.dumps({"text": "Fees are non-refundable.", "model": "baseline", "explain": True}).encode()
+    body = json.dumps(
+        {"text": "Fees are non-refundable.", "model": "baseline", "explain": True, "explain_detail": True}
+    ).encode()
     status, headers, prediction = _call(url, "POST", "/predict", body)
     assert status == 200
     assert prediction["model"] == "baseline"
-    assert prediction["explanation"]["type"] == "linear-contributions"
+    assert prediction["explanation"]["detail"]["method"] == "linear-contributions"
     assert headers["Content-Type"] == "application/json"
     assert headers["X-Model"] == "baseline"
     assert headers["X-Correlation-Id"]

@@ -144,18 +144,23 @@ def test_the_api_serves_the_stored_shap_explanation_and_its_html(pipeline: dict[
     s3 = boto3.client("s3")
     for doc in pipeline["explained"]:
         status, body = _post(
-            f"{api}/predict", {"text": doc["text"], "model": "transformer", "explain": True, "doc_id": doc["doc_id"]}
+            f"{api}/predict",
+            {
+                "text": doc["text"],
+                "model": "transformer",
+                "explain": True,
+                "explain_detail": True,
+                "doc_id": doc["doc_id"],
+            },
         )
         assert status == 200, body
         assert body["model"] == "transformer"
         explanation = body["explanation"]
-        assert explanation["type"] == "shap-partition", explanation
+        assert explanation["detail"]["method"] == "shap-partition", explanation
         stored = json.loads(
             s3.get_object(Bucket=ANALYTICS, Key=f"explanations/transformer/{doc['doc_id']}.json")["Body"].read()
         )
-        assert [t["term"] for t in explanation["top_terms"]] == [t["term"] for t in stored["top_terms"]][
-            : len(explanation["top_terms"])
-        ]
+        assert explanation["top_terms"] == [t["term"] for t in stored["top_terms"]][: len(explanation["top_terms"])]
         # A pre-signed GET of the batch job's HTML: SigV4 query parameters, a short expiry, this object only.
         url = explanation["html_url"]
         parsed = urllib.parse.urlsplit(url)
@@ -175,8 +180,9 @@ def test_a_document_never_explained_gets_no_shap_link(pipeline: dict[str, Any], 
     other = next((d for d in pipeline["processed"] if d["doc_id"] not in explained), None)
     doc = other or {"doc_id": "NEVER-EXPLAINED-1", "text": pipeline["explained"][0]["text"]}
     status, body = _post(
-        f"{api}/predict", {"text": doc["text"], "model": "transformer", "explain": True, "doc_id": doc["doc_id"]}
+        f"{api}/predict",
+        {"text": doc["text"], "model": "transformer", "explain": True, "explain_detail": True, "doc_id": doc["doc_id"]},
     )
     assert status == 200, body
-    assert body["explanation"]["type"] != "shap-partition"
+    assert body["explanation"]["detail"]["method"] != "shap-partition"
     assert body["explanation"].get("html_url") is None

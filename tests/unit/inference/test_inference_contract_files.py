@@ -30,7 +30,7 @@ def test_openapi_documents_the_seed_contract() -> None:
     assert set(doc["paths"]) == {"/health", "/models", "/predict"}
     schemas = doc["components"]["schemas"]
     request = schemas["PredictRequest"]
-    assert set(request["properties"]) == {"text", "model", "explain", "doc_id"}
+    assert set(request["properties"]) == {"text", "model", "explain", "explain_detail", "doc_id"}
     assert request["required"] == ["text"]
     assert request["properties"]["text"]["maxLength"] == 20_000
     assert request["properties"]["model"]["enum"] == ["auto", "baseline", "transformer"]
@@ -38,7 +38,9 @@ def test_openapi_documents_the_seed_contract() -> None:
     response = schemas["PredictResponse"]
     assert set(response["properties"]) == {"model", "label", "confidence", "explanation", "timings_ms"}
     assert set(schemas["Timings"]["properties"]) == {"pre", "infer", "post"}
-    assert {"type", "top_terms", "html_url"} <= set(schemas["ExplanationOut"]["properties"])
+    assert set(schemas["ExplanationOut"]["properties"]) == {"type", "top_terms", "html_url"}
+    assert schemas["ExplanationOut"]["properties"]["top_terms"]["items"] == {"type": "string"}
+    assert set(schemas["DetailedExplanationOut"]["properties"]) == {"type", "top_terms", "html_url", "detail"}
     assert set(doc["paths"]["/predict"]["post"]["responses"]) >= {"200", "400", "413", "422", "500", "503"}
 
 

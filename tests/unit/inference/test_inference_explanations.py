@@ -33,7 +33,8 @@ def _store(analytics: Path, model: str, version: str, doc_id: str, html_key: str
 
 
 def _explain(handler: Any, doc_id: str | None, model: str = "transformer") -> dict[str, Any]:
-    payload: dict[str, Any] = {"text": TEXT, "model": model, "explain": True}
+    # explain_detail: these tests check how the terms were found (detail.method), not only which.
+    payload: dict[str, Any] = {"text": TEXT, "model": model, "explain": True, "explain_detail": True}
     if doc_id:
         payload["doc_id"] = doc_id
     status, body = invoke(handler, predict_event(payload))
@@ -47,8 +48,10 @@ def test_precomputed_shap_for_the_served_version(tmp_path: Path, models_root: Pa
     _store(tmp_path, "transformer", version, "DOC-1")
     handler, _ = build_handler(model_dir=models_root, analytics_dir=tmp_path)
     explanation = _explain(handler, "DOC-1")
-    assert explanation["type"] == "shap-partition"
-    assert explanation["top_terms"][0] == {"term": "unlimited liability", "weight": 0.41}
+    assert explanation["detail"]["method"] == "shap-partition"
+    assert explanation["detail"]["terms"][0] == {"term": "unlimited liability", "weight": 0.41}
+    assert explanation["top_terms"][:2] == ["unlimited liability", "waives"]  # the seed's shape: words only
+    assert explanation["type"] == "tokens"
     assert explanation["html_url"] == (tmp_path / "explanations/transformer/DOC-1.html").resolve().as_uri()
 
 
@@ -56,15 +59,15 @@ def test_stale_precomputed_falls_back_to_occlusion(tmp_path: Path, models_root: 
     _store(tmp_path, "transformer", "an-older-version", "DOC-2")
     handler, _ = build_handler(model_dir=models_root, analytics_dir=tmp_path)
     explanation = _explain(handler, "DOC-2")
-    assert explanation["type"] == "occlusion"
+    assert explanation["detail"]["method"] == "occlusion"
     assert explanation["html_url"] is None
     assert explanation["top_terms"]
 
 
 def test_no_precomputed_uses_bounded_occlusion(tmp_path: Path, models_root: Path) -> None:
     handler, _ = build_handler(model_dir=models_root, analytics_dir=tmp_path)
-    assert _explain(handler, "DOC-missing")["type"] == "occlusion"
-    assert _explain(handler, None)["type"] == "occlusion"
+    assert _explain(handler, "DOC-missing")["detail"]["method"] == "occlusion"
+    assert _explain(handler, None)["detail"]["method"] == "occlusion"
 
 
 def test_html_key_outside_the_models_prefix_is_never_linked(tmp_path: Path, models_root: Path) -> None:
@@ -72,7 +75,7 @@ def test_html_key_outside_the_models_prefix_is_never_linked(tmp_path: Path, mode
     _store(tmp_path, "transformer", version, "DOC-3", html_key="dq-results/run-1/results.json")
     handler, _ = build_handler(model_dir=models_root, analytics_dir=tmp_path)
     explanation = _explain(handler, "DOC-3")
-    assert explanation["type"] == "shap-partition"
+    assert explanation["detail"]["method"] == "shap-partition"
     assert explanation["html_url"] is None
 
 
@@ -81,7 +84,7 @@ def test_malformed_precomputed_is_ignored(tmp_path: Path, models_root: Path) -> 
     folder.mkdir(parents=True)
     (folder / "DOC-4.json").write_text("{not json", encoding="utf-8")
     handler, _ = build_handler(model_dir=models_root, analytics_dir=tmp_path)
-    assert _explain(handler, "DOC-4")["type"] == "occlusion"
+    assert _explain(handler, "DOC-4")["detail"]["method"] == "occlusion"
 
 
 def test_baseline_always_gets_exact_linear_contributions(tmp_path: Path, models_root: Path) -> None:
@@ -89,7 +92,7 @@ def test_baseline_always_gets_exact_linear_contributions(tmp_path: Path, models_
     _store(tmp_path, "baseline", version, "DOC-5")
     handler, _ = build_handler(model_dir=models_root, analytics_dir=tmp_path)
     explanation = _explain(handler, "DOC-5", model="baseline")
-    assert explanation["type"] == "linear-contributions"
+    assert explanation["detail"]["method"] == "linear-contributions"
 
 
 class FailingExplainer:
@@ -109,17 +112,21 @@ class FailingExplainer:
 def test_explainer_failure_gives_unavailable_with_reason(models_root: Path) -> None:
     handler, service = build_handler(model_dir=models_root)
     service.models["transformer"] = FailingExplainer(service.models["transformer"])  # type: ignore[assignment]
-    status, body = invoke(handler, predict_event({"text": TEXT, "model": "transformer", "explain": True}))
+    status, body = invoke(
+        handler, predict_event({"text": TEXT, "model": "transformer", "explain": True, "explain_detail": True})
+    )
     assert status == 200  # the prediction still stands
-    assert body["explanation"]["type"] == "unavailable"
-    assert "MemoryError" in body["explanation"]["reason"]
+    assert body["explanation"]["detail"]["method"] == "unavailable"
+    assert "MemoryError" in body["explanation"]["detail"]["reason"]
 
 
 def test_occlusion_respects_a_tiny_budget(models_root: Path) -> None:
     handler, _ = build_handler(model_dir=models_root, explain_budget_s=1e-9)
     long_text = " ".join(f"clause{i} obligations apply" for i in range(60))
-    status, body = invoke(handler, predict_event({"text": long_text, "model": "transformer", "explain": True}))
+    status, body = invoke(
+        handler, predict_event({"text": long_text, "model": "transformer", "explain": True, "explain_detail": True})
+    )
     assert status == 200
     explanation = body["explanation"]
-    assert explanation["type"] == "occlusion"
-    assert "budget" in (explanation["reason"] or "")
+    assert explanation["detail"]["method"] == "occlusion"
+    assert "budget" in (explanation["detail"]["reason"] or "")
