@@ -2,7 +2,7 @@
 
 Each step runs the same `dqp` command a user would type, in a child process, so the demo proves the
 CLI as shipped and shows its own progress bars. Local folders under the work directory stand in for
-the buckets (raw, processed, analytics), exactly as DESIGN decision 9 describes.
+the buckets (raw, processed, analytics), through the same storage interface as S3 (docs/architecture.md, adapters).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One storage interface over a local folder and an S3 prefix.
 
-Local folders stand in for the buckets (DESIGN decision 9), so every component reads and writes
+Local folders stand in for the buckets (local first: no AWS account needed), so every component reads and writes
 through `Storage` and runs unchanged against `s3://` in AWS or a moto server in tests.
 """
 

@@ -293,7 +293,7 @@ def test_wheels_are_fetched_for_the_python_the_templates_name() -> None:
 
 
 def test_image_functions_run_on_amazon_linux_2023() -> None:
-    """DESIGN decision 12: image functions on a Lambda Python base of 3.12 or newer."""
+    """Image functions on a Lambda Python base of 3.12 or newer."""
     for fn in image_functions():
         match = PUBLIC_LAMBDA_PYTHON.match(fn.base_image)
         assert match, f"{fn.name}: {fn.base_image} is not public.ecr.aws/lambda/python:<version>"

@@ -1,6 +1,6 @@
 """Batch SHAP explanations: shap's Partition explainer with a word-level Text masker over the ONNX model.
 
-Far too slow per request (DESIGN decision 7), so `dqp explain` and the batch Lambda precompute one JSON
+Far too slow per request (docs/api.md, explanations), so `dqp explain` and the batch Lambda precompute one JSON
 (top terms, model version) and shap's HTML text plot per doc_id into the analytics bucket; the API
 serves those. shap is imported only here, never on the serving path.
 """

@@ -1,6 +1,6 @@
 """Serving runtime: load model folders and predict/explain with ONNX Runtime + tokenizers only.
 
-No torch, transformers, scikit-learn or shap here (DESIGN decision 5: cold start ~0.2-0.4 s instead of
+No torch, transformers, scikit-learn or shap here (docs/models.md: cold start ~0.2-0.4 s instead of
 ~4.5 s, ~110 MB instead of ~500 MB). Both models run as ONNX graphs; the baseline's exact linear
 contributions come from a small JSON of vocabulary/idf/coefficients (see `linear.py`), the transformer's
 on-the-fly explanation is a bounded word occlusion (shap is far too slow per request; batch SHAP lives in
