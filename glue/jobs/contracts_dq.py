@@ -13,6 +13,8 @@ Glue arguments (all s3:// in AWS, plain paths locally):
   --staging_uri     e.g. s3://<processed>/_staging  (Spark writes here before publishing)
   --ingest_date     optional YYYY-MM-DD partition (default: today, UTC)
   --max_record_lines  optional: most physical lines one CSV record may span (default 100)
+  --row_outcomes    optional: compact (default: processed rows carry DataQualityRulesFail and
+                    DataQualityEvaluationResult) or full (Glue's four row-level columns on every row)
 
 The input is read on the driver by the platform's reader, not by Spark's CSV/JSON sources, so that the
 job finds the same records as `dqp dq run` (docs/dq.md, "What one record is"); a run whose rows differ
@@ -44,7 +46,7 @@ from dq_platform.dq.schema import (
 from dq_platform.dq.signals import alert_summary
 
 ARGS = ("ruleset_uri", "input_uri", "processed_uri", "quarantine_uri", "results_uri", "staging_uri")
-OPTIONAL_ARGS = ("ingest_date", "max_record_lines")
+OPTIONAL_ARGS = ("ingest_date", "max_record_lines", "row_outcomes")
 
 
 class RecordCheckError(RuntimeError):
@@ -73,14 +75,17 @@ def with_row_metadata(df: Any, source: str = "dataframe") -> Any:
     return out
 
 
-def evaluate_frame(spark: Any, df: Any, ruleset_text: str, now: datetime) -> tuple[Any, Any, Evaluation]:
-    """DataFrame in -> (processed DataFrame, quarantine DataFrame, evaluation). Nothing is written."""
+def evaluate_frame(
+    spark: Any, df: Any, ruleset_text: str, now: datetime, row_outcomes: str = "compact"
+) -> tuple[Any, Any, Evaluation]:
+    """DataFrame in -> (processed DataFrame, quarantine DataFrame, evaluation). Nothing is written.
+    `row_outcomes`: the processed rows' shape ("compact" or "full", as `--row_outcomes`)."""
     engine = SparkEngine(spark)
     with_row_metadata(df).createOrReplaceTempView("parsed")
     names = [c for c in df.columns if c not in META_COLUMNS]
     ev = evaluate_loaded(engine, parse(ruleset_text), column_types(names), names, now)
     compiled: CompiledRuleset = ev.compiled
-    processed = spark.sql(compiled.output_sql("evaluated", ev.errored, quarantined=False))
+    processed = spark.sql(compiled.output_sql("evaluated", ev.errored, quarantined=False, row_outcomes=row_outcomes))
     quarantine = spark.sql(compiled.output_sql("evaluated", ev.errored, quarantined=True))
     return processed, quarantine, ev
 
@@ -126,7 +131,8 @@ def main(argv: list[str] | None = None, spark: Any = None) -> dict[str, Any]:
     inputs = [p.strip() for p in opts["input_uri"].split(",") if p.strip()]
     max_lines = int(opts.get("max_record_lines") or DEFAULT_MAX_RECORD_LINES)
     engine = SparkEngine(spark or _spark())
-    result = run(text, name, inputs, outputs, engine, ingest_date=day, max_record_lines=max_lines)
+    shape = opts.get("row_outcomes") or "compact"
+    result = run(text, name, inputs, outputs, engine, ingest_date=day, max_record_lines=max_lines, row_outcomes=shape)
     res = result.run_results
     print(alert_summary(res))  # job log: counts and rule text only, never record text
     print(json.dumps({"run_id": res.run_id, "status": res.status}))

@@ -19,6 +19,7 @@ from dq_platform.dq.pipeline import RunOutputs, load_ruleset, run
 from dq_platform.dq.readers import InputError
 from dq_platform.dq.records import DEFAULT_MAX_RECORD_LINES
 from dq_platform.dq.results import RunResults
+from dq_platform.dq.schema import ROW_OUTCOME_SHAPES
 from dq_platform.storage import StorageError
 
 app = typer.Typer(help="Data quality: DQDL rulesets on DuckDB (default) or Spark.", no_args_is_help=True)
@@ -80,6 +81,13 @@ def run_cmd(
         help="Most physical lines one CSV record may span (quoted line breaks); a quote left open longer "
         "makes its line a malformed record.",
     ),
+    row_outcomes: str = typer.Option(
+        "compact",
+        "--row-outcomes",
+        help="compact: processed rows carry DataQualityRulesFail and DataQualityEvaluationResult (pass and skip "
+        "lists rebuild from results.json); full: Glue's four row-level columns on every row. Quarantine rows "
+        "always carry all four.",
+    ),
 ) -> None:
     """Validate input against a ruleset: writes OUTPUT/processed/, OUTPUT/quarantine/, OUTPUT/results.json."""
     start = time.perf_counter()
@@ -108,6 +116,11 @@ def run_cmd(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if row_outcomes not in ROW_OUTCOME_SHAPES:
+        typer.echo(
+            f"error: --row-outcomes must be one of {', '.join(ROW_OUTCOME_SHAPES)}, got {row_outcomes!r}", err=True
+        )
+        raise typer.Exit(2)
     root = output.rstrip("/")
     outputs = RunOutputs(f"{root}/processed", f"{root}/quarantine", f"{root}/results.json")
     try:
@@ -124,6 +137,7 @@ def run_cmd(
             references=refs,
             progress=progress,
             max_record_lines=max_record_lines,
+            row_outcomes=row_outcomes,
         )
     except DQDLError as exc:
         typer.echo(f"{ruleset}: {exc}", err=True)

@@ -22,7 +22,7 @@ from dq_platform.dq.engines.base import Engine
 from dq_platform.dq.evaluation import Evaluation
 from dq_platform.dq.outcomes import OutcomeColumns
 from dq_platform.dq.readers import ParsedInput
-from dq_platform.dq.schema import ROW_ID
+from dq_platform.dq.schema import ROW_ID, full_rule_lists
 from dq_platform.storage import is_s3_uri, open_storage
 
 Progress = Callable[[str], None]
@@ -67,19 +67,29 @@ def partition(ingest_date: date) -> str:
 
 
 def write_rows(
-    engine: Engine, ev: Evaluation, quarantined: bool, directory: Path | str, stem: str, rows: int
+    engine: Engine,
+    ev: Evaluation,
+    quarantined: bool,
+    directory: Path | str,
+    stem: str,
+    rows: int,
+    row_outcomes: str = "compact",
 ) -> list[str]:
     """Processed (or quarantine) rows in input order with Glue's outcome columns, the way each engine
     writes fastest (its declared capabilities): compact outcome codes expanded once per distinct pattern,
-    and the ordering left to an engine that can avoid a global sort (Spark)."""
+    and the ordering left to an engine that can avoid a global sort (Spark). `row_outcomes`: the processed
+    rows' shape (`schema.ROW_OUTCOME_SHAPES`); quarantine rows always get all four columns."""
     orders = engine.orders_output
     order_by = ROW_ID if orders else None
     transform: OutcomeColumns | None = None
+    full = full_rule_lists(quarantined, row_outcomes)
     if engine.batch_transforms:
         sql = ev.compiled.coded_output_sql("evaluated", ev.errored, quarantined, ordered=not orders)
-        transform = OutcomeColumns(ev.compiled, ev.errored)
+        transform = OutcomeColumns(ev.compiled, ev.errored, full=full)
     else:
-        sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined, ordered=not orders)
+        sql = ev.compiled.output_sql(
+            "evaluated", ev.errored, quarantined, ordered=not orders, row_outcomes="full" if full else "compact"
+        )
     return engine.write_parquet(sql, directory, stem, rows, transform=transform, order_by=order_by)
 
 
@@ -135,7 +145,9 @@ def _staged_rows(folder: Path) -> int:
     return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet") if p.is_file())
 
 
-def _stage(engine: Engine, ev: Evaluation, outputs: RunOutputs, staging: Path, run_id: str, day: date) -> None:
+def _stage(
+    engine: Engine, ev: Evaluation, outputs: RunOutputs, staging: Path, run_id: str, day: date, row_outcomes: str
+) -> None:
     """Both outputs written into the local staging (through the remote staging prefix when the engine
     writes there), then their rows counted against the evaluation's."""
     stem = f"part-{run_id[3:]}"
@@ -147,7 +159,7 @@ def _stage(engine: Engine, ev: Evaluation, outputs: RunOutputs, staging: Path, r
         target_dir: Path | str = local_dir
         if outputs.staging_uri and engine.remote_staging:
             target_dir = f"{outputs.staging_uri.rstrip('/')}/{run_id}/{kind}/{partition(day)}"
-        written = write_rows(engine, ev, kind == "quarantine", target_dir, stem, rows)
+        written = write_rows(engine, ev, kind == "quarantine", target_dir, stem, rows, row_outcomes)
         if target_dir is not local_dir:
             _fetch(written, local_dir)
     staged = {kind: _staged_rows(staging / kind) for kind in expected}
@@ -167,13 +179,14 @@ def stage_and_publish(
     run_id: str,
     ingest_date: date,
     progress: Progress,
+    row_outcomes: str = "compact",
 ) -> list[str]:
     """Stage both outputs, check their row counts, then publish (nothing at all for a halted run)."""
     if ev.halted_by:
         progress("halted: " + "; ".join(ev.halted_by) + " (nothing promoted)")
         return []
     progress("writing processed and quarantine outputs")
-    _stage(engine, ev, outputs, staging, run_id, ingest_date)
+    _stage(engine, ev, outputs, staging, run_id, ingest_date, row_outcomes)
     progress("committing outputs")
     files = _publish(staging / "processed", outputs.processed_uri)
     files.extend(_publish(staging / "quarantine", outputs.quarantine_uri))

@@ -5,12 +5,13 @@ identically for all engines."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from dq_platform.dq.compiler import PRIMARY_VIEW, CompiledRuleset, Decision, TopRule, compile_document
+from dq_platform.dq.compiler.ruleset import skip_metric
 from dq_platform.dq.dqdl.ast import Document
 from dq_platform.dq.engines.base import Engine, short_error
 from dq_platform.dq.readers import ParsedInput
@@ -29,6 +30,9 @@ class Evaluation:
     rows_quarantined: int
     quarantine_reasons: dict[str, int]
     halted_by: list[str]
+    # row-level rules (text) that skipped some processed rows: a compact processed row cannot tell these
+    # skips from passes by itself (`outcomes.rebuild_rule_lists`); rule text -> processed rows skipped
+    processed_skips: dict[str, int] = field(default_factory=dict)
 
     @property
     def outcomes(self) -> list[dict[str, Any]]:
@@ -124,7 +128,17 @@ def evaluate_compiled(engine: Engine, compiled: CompiledRuleset) -> Evaluation:
         int(values.get("rows_quarantined") or 0),
         dict(sorted(reasons.items())),
         halted_by,
+        _processed_skips(compiled, values, errored),
     )
+
+
+def _processed_skips(compiled: CompiledRuleset, values: Mapping[str, Any], errored: set[int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for top in compiled.row_level_rules(errored):
+        skipped = int(values.get(skip_metric(top)) or 0)
+        if skipped:
+            out[top.text] = out.get(top.text, 0) + skipped
+    return out
 
 
 def _validate(engine: Engine, compiled: CompiledRuleset) -> tuple[dict[int, str], dict[str, Any]]:

@@ -6,11 +6,16 @@ patterns, so the engine returns one base-3 code per row (`CompiledRuleset.coded_
 code is decoded once, and the lists are gathered with `take` as dictionary-encoded strings (rule index ->
 rule text). Spark gets the same columns per pattern from `patterns` and joins them to the rows. The values
 are exactly those of `CompiledRuleset.output_sql`.
+
+Processed rows are compact by default (`DataQualityRulesFail` and `DataQualityEvaluationResult` only, see
+`schema.ROW_OUTCOME_SHAPES`): nearly every processed row has the same pass and skip lists, and
+`rebuild_rule_lists` gives them back exactly from `results.json` and the row's fail list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +31,10 @@ class OutcomeColumns:
     """Batch transform: code columns in, Glue's list columns + evaluation result out (same column order
     as `output_sql`)."""
 
-    def __init__(self, compiled: CompiledRuleset, errored: set[int]) -> None:
+    def __init__(self, compiled: CompiledRuleset, errored: set[int], full: bool = True) -> None:
+        """`full`: Glue's pass and skip lists too (quarantine rows, `--row-outcomes full`); else the fail
+        list and the evaluation result only."""
+        self.full = full
         tops = compiled.rules
         self._dictionary = pa.array([t.text for t in tops], pa.string())
         position = {id(t): k for k, t in enumerate(tops)}
@@ -41,6 +49,11 @@ class OutcomeColumns:
     def code_columns(self) -> list[str]:
         """The code columns `coded_output_sql` returns, in order."""
         return [f"{CODE_COLUMN}{j}" for j in range(self._n_codes)]
+
+    @property
+    def list_columns(self) -> list[str]:
+        """The rule-list columns this transform writes, in Glue's order."""
+        return [RULES_PASS, RULES_FAIL, RULES_SKIP] if self.full else [RULES_FAIL]
 
     @property
     def skip_is_constant(self) -> bool:
@@ -110,14 +123,36 @@ class OutcomeColumns:
         drop = {f"{CODE_COLUMN}{j}" for j in range(self._n_codes)} | {PARSE_FLAG, QUARANTINE_REASONS}
         keep = [n for n in names if n not in drop]
         arrays = [batch.column(n) for n in keep]
-        arrays += [
-            self._lists([d[0] for d in decoded], inverse),
-            self._lists([d[1] for d in decoded], inverse),
-            self._lists([d[2] for d in decoded], inverse),
-            pc.take(_RESULTS, pa.array(np.asarray([int(d[3]) for d in decoded], dtype=np.int64)[inverse])),
-        ]
-        out_names = [*keep, RULES_PASS, RULES_FAIL, RULES_SKIP, EVALUATION_RESULT]
+        result = pc.take(_RESULTS, pa.array(np.asarray([int(d[3]) for d in decoded], dtype=np.int64)[inverse]))
+        failed = self._lists([d[1] for d in decoded], inverse)
+        if self.full:
+            passed = self._lists([d[0] for d in decoded], inverse)
+            arrays += [passed, failed, self._lists([d[2] for d in decoded], inverse), result]
+        else:
+            arrays += [failed, result]
+        out_names = [*keep, *self.list_columns, EVALUATION_RESULT]
         if QUARANTINE_REASONS in names:
             arrays.append(batch.column(QUARANTINE_REASONS))
             out_names.append(QUARANTINE_REASONS)
         return pa.RecordBatch.from_arrays(arrays, names=out_names)
+
+
+def rebuild_rule_lists(
+    results: Mapping[str, Any], failed: Sequence[str], skipped: Collection[str] = ()
+) -> tuple[list[str], list[str]]:
+    """(DataQualityRulesPass, DataQualityRulesSkip) of a compact processed row, as `--row-outcomes full`
+    writes them, from the results document and the row's DataQualityRulesFail.
+
+    Pass: the row-level rules (`row_outcomes.row_level_rules`, rule order) the row did not fail; Skip:
+    every other rule (dataset-level rules, rules that errored), sorted by rule order. A row-level rule
+    can also skip a row (outside its `where`, a NULL key for `IsUnique`); `row_outcomes.processed_skips`
+    names the rules that did so on some processed row: when it is empty (the shipped ruleset) the rebuild
+    is exact, otherwise pass such rules' skips for this row as `skipped`."""
+    meta = results.get("row_outcomes") or {}
+    row_level = list(meta.get("row_level_rules") or [])
+    fails, skips = set(failed), set(skipped)
+    passed = [r for r in row_level if r not in fails and r not in skips]
+    level = set(row_level)
+    rules = [o["Rule"] for o in results.get("ruleOutcomes", [])]
+    skip = [r for r in rules if r not in level or r in skips]
+    return passed, skip

@@ -46,8 +46,8 @@ from dq_platform.dq.evaluation import (
 )
 from dq_platform.dq.readers import ParsedInput, read_inputs
 from dq_platform.dq.records import DEFAULT_MAX_RECORD_LINES
-from dq_platform.dq.results import OutputLocations, RunResults, write_results
-from dq_platform.dq.schema import CONTRACT_SCHEMA, RecordSchema
+from dq_platform.dq.results import OutputLocations, RowOutcomes, RunResults, write_results
+from dq_platform.dq.schema import CONTRACT_SCHEMA, RecordSchema, full_rule_lists
 from dq_platform.storage import is_s3_uri, open_storage
 
 __all__ = [
@@ -117,6 +117,7 @@ class _Run:
     compiled: CompiledRuleset
     outputs: RunOutputs
     ingest_date: date
+    row_outcomes: str = "compact"  # the processed rows' shape (schema.ROW_OUTCOME_SHAPES)
 
 
 def _read(
@@ -149,13 +150,18 @@ def run(
     schema: RecordSchema = CONTRACT_SCHEMA,
     progress: Progress = _quiet,
     max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
+    row_outcomes: str = "compact",
 ) -> RunResult:
     """Evaluate `inputs` against the ruleset and commit processed/quarantine/results.
+
+    `row_outcomes`: "compact" (processed rows carry DataQualityRulesFail and DataQualityEvaluationResult)
+    or "full" (Glue's four row-level columns on every row); quarantine rows always carry all four.
 
     Ruleset errors (syntax, unsupported rules) raise DQDLError before anything is written. The rows
     read, evaluated and staged are each checked against the records counted independently in the input
     (`dq.recount`); any difference fails the run (status FAILED) before anything is promoted.
     """
+    full_rule_lists(False, row_outcomes)  # an unknown shape fails before anything is read
     started = datetime.now(UTC)
     now = now or started.replace(tzinfo=None)
     day = ingest_date or now.date()
@@ -168,7 +174,7 @@ def run(
     run_id = run_id_for(parsed, ruleset_text, day, max_record_lines)
     header: dict[str, Any] = {"run_id": run_id, "ruleset": ruleset_name, "engine": engine.name}
     header.update(started_at=started.isoformat(), max_record_lines=max_record_lines)
-    job = _Run(run_id, header, parsed, refs, compiled, outputs.for_run(run_id), day)
+    job = _Run(run_id, header, parsed, refs, compiled, outputs.for_run(run_id), day, row_outcomes)
     staging = staging_root(job.outputs, run_id)
     try:
         return _evaluate_and_commit(job, engine, staging, progress, t0)
@@ -187,7 +193,9 @@ def _evaluate_and_commit(job: _Run, engine: Engine, staging: Path, progress: Pro
         ev = evaluate_compiled(engine, job.compiled)
         progress(f"evaluated in {time.perf_counter() - t0:.1f}s")
         check_evaluated(ev, counted)
-        files = stage_and_publish(engine, ev, job.outputs, staging, job.run_id, job.ingest_date, progress)
+        files = stage_and_publish(
+            engine, ev, job.outputs, staging, job.run_id, job.ingest_date, progress, job.row_outcomes
+        )
     except RecordCountError as exc:
         progress(f"FAILED: {exc} (nothing promoted)")
         results = _mismatch_results(job, ev, str(exc))
@@ -221,6 +229,16 @@ def _finished_results(job: _Run, ev: Evaluation) -> RunResults:
             quarantine=None if halted else published_location(job.outputs.quarantine_uri, key),
             results=job.outputs.results_uri,
         ),
+        row_outcomes=_row_outcomes(job, ev),
+    )
+
+
+def _row_outcomes(job: _Run, ev: Evaluation) -> RowOutcomes:
+    """What rebuilds a compact processed row's pass and skip lists (`outcomes.rebuild_rule_lists`)."""
+    return RowOutcomes(
+        processed="full" if job.row_outcomes == "full" else "compact",
+        row_level_rules=[t.text for t in ev.compiled.row_level_rules(ev.errored)],
+        processed_skips=ev.processed_skips,
     )
 
 

@@ -34,6 +34,17 @@ class RuleOutcome(BaseModel):
     RowsFailed: int | None = None
 
 
+class RowOutcomes(BaseModel):
+    """How the row-level columns were written, and what rebuilds the compact ones
+    (`dq.outcomes.rebuild_rule_lists`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    processed: Literal["compact", "full"] = "compact"  # quarantine rows always carry all four columns
+    row_level_rules: list[str] = Field(default_factory=list)  # rules with a per-row status, in rule order
+    processed_skips: dict[str, int] = Field(default_factory=dict)  # row-level rule -> processed rows skipped
+
+
 class OutputLocations(BaseModel):
     """Where the run published its outputs (None: nothing promoted)."""
 
@@ -67,6 +78,7 @@ class RunResults(BaseModel):
     halted_by: list[str] = Field(default_factory=list)
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
     outputs: OutputLocations = Field(default_factory=OutputLocations)
+    row_outcomes: RowOutcomes | None = None
     error: str | None = None
 
     @property

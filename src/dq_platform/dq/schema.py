@@ -29,6 +29,17 @@ RULES_SKIP = "DataQualityRulesSkip"
 EVALUATION_RESULT = "DataQualityEvaluationResult"
 QUARANTINE_REASONS = "DataQualityQuarantineReasons"
 OUTCOME_COLUMNS = (RULES_PASS, RULES_FAIL, RULES_SKIP, EVALUATION_RESULT, QUARANTINE_REASONS)
+# Shapes of the row-level columns on processed rows (`--row-outcomes`): "compact" (the default) writes
+# DataQualityRulesFail and DataQualityEvaluationResult only, "full" Glue's four columns. Quarantine rows
+# always carry all four. The compact lists are rebuilt exactly by `outcomes.rebuild_rule_lists`.
+ROW_OUTCOME_SHAPES = ("compact", "full")
+
+
+def full_rule_lists(quarantined: bool, row_outcomes: str) -> bool:
+    """Whether an output carries DataQualityRulesPass / DataQualityRulesSkip."""
+    if row_outcomes not in ROW_OUTCOME_SHAPES:
+        raise ValueError(f"row outcomes must be one of {', '.join(ROW_OUTCOME_SHAPES)}, got {row_outcomes!r}")
+    return quarantined or row_outcomes == "full"
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,18 @@ def _ruleset() -> str:
     return base[:-1].rstrip() + "," + EXTRA_RULES + "]\n"
 
 
-def _run(engine: Any, src: list[Path], ref: Path, out: Path) -> dict[str, Any]:
+def _run(engine: Any, src: list[Path], ref: Path, out: Path, row_outcomes: str = "compact") -> dict[str, Any]:
     outputs = RunOutputs(str(out / "processed"), str(out / "quarantine"), str(out / "results.json"))
     return run(
-        _ruleset(), "contracts", src, outputs, engine, now=NOW, ingest_date=DAY, references={"iso": [ref]}
+        _ruleset(),
+        "contracts",
+        src,
+        outputs,
+        engine,
+        now=NOW,
+        ingest_date=DAY,
+        references={"iso": [ref]},
+        row_outcomes=row_outcomes,
     ).results
 
 
@@ -60,7 +68,8 @@ def _rows(folder: Path) -> list[dict[str, Any]]:
     return [r for f in sorted(folder.rglob("*.parquet")) for r in pq.read_table(f).to_pylist()]
 
 
-def test_engines_agree_on_whole_ruleset(spark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("row_outcomes", ["compact", "full"])
+def test_engines_agree_on_whole_ruleset(spark: Any, tmp_path: Path, row_outcomes: str) -> None:
     records = generate_records(300, seed=11, defect_rate=0.25, today=DAY)
     src = [
         write_records(tmp_path / "a.csv", records[:150], "csv", malformed_lines=3, seed=1),
@@ -68,19 +77,21 @@ def test_engines_agree_on_whole_ruleset(spark: Any, tmp_path: Path) -> None:
     ]
     ref = tmp_path / "iso.jsonl"
     ref.write_text("".join(f'{{"code": "{c}"}}\n' for c in ["USD", "EUR", "GBP", "CHF", "JPY", "CAD", "AUD", "SGD"]))
-    duck = _run(DuckDBEngine(), src, ref, tmp_path / "duck")
-    sprk = _run(SparkEngine(spark), src, ref, tmp_path / "spark")
+    duck = _run(DuckDBEngine(), src, ref, tmp_path / "duck", row_outcomes)
+    sprk = _run(SparkEngine(spark), src, ref, tmp_path / "spark", row_outcomes)
 
     assert len(duck["ruleOutcomes"]) == 35
     assert {o["Outcome"] for o in duck["ruleOutcomes"]} == {"Passed", "Failed"}  # no Error: all rules ran
     for a, b in zip(duck["ruleOutcomes"], sprk["ruleOutcomes"], strict=True):
         assert a == b
-    for key in ("status", "score", "rows_in", "rows_processed", "rows_quarantined", "quarantine_reasons", "halted_by"):
+    keys = ("status", "score", "rows_in", "rows_processed", "rows_quarantined", "quarantine_reasons", "halted_by")
+    for key in (*keys, "row_outcomes"):
         assert duck[key] == sprk[key], key
     assert duck["rows_in"] == 306
     for kind in ("processed", "quarantine"):
         d_rows, s_rows = _rows(tmp_path / "duck" / kind), _rows(tmp_path / "spark" / kind)
         assert d_rows == s_rows, kind
+        assert ("DataQualityRulesPass" in d_rows[0]) == (kind == "quarantine" or row_outcomes == "full")
     assert duck["run_id"] == sprk["run_id"]
 
 

@@ -23,7 +23,8 @@ def _job() -> ModuleType:
     return load_module("contracts_dq", ROOT / "glue/jobs/contracts_dq.py")
 
 
-def test_glue_job_main_on_local_spark(spark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("row_outcomes", [None, "full"])
+def test_glue_job_main_on_local_spark(spark: Any, tmp_path: Path, row_outcomes: str | None) -> None:
     job = _job()
     today = date.today()
     records = generate_records(120, seed=5, defect_rate=0.3, today=today)
@@ -44,6 +45,7 @@ def test_glue_job_main_on_local_spark(spark: Any, tmp_path: Path) -> None:
         str(tmp_path / "analytics/dq-results/{run_id}/results.json"),
         "--ingest_date",
         "2025-06-01",
+        *(["--row_outcomes", row_outcomes] if row_outcomes else []),
     ]
     results = job.main(argv, spark=spark)
     stored = json.loads((tmp_path / f"analytics/dq-results/{results['run_id']}/results.json").read_text())
@@ -55,12 +57,18 @@ def test_glue_job_main_on_local_spark(spark: Any, tmp_path: Path) -> None:
     quarantine = pq.read_table(tmp_path / "processed/quarantine/ingest_date=2025-06-01")
     assert processed.num_rows == results["rows_processed"]
     assert quarantine.num_rows == results["rows_quarantined"]
+    # compact processed rows (the default), Glue's four row-level columns on quarantine rows (and on
+    # processed rows with --row_outcomes full)
+    assert {"DataQualityRulesFail", "DataQualityEvaluationResult"} <= set(processed.column_names)
+    full = {"DataQualityRulesPass", "DataQualityRulesSkip"} <= set(processed.column_names)
+    assert full == (row_outcomes == "full")
+    assert results["row_outcomes"]["processed"] == (row_outcomes or "compact")
     assert {
         "DataQualityRulesPass",
         "DataQualityRulesFail",
         "DataQualityRulesSkip",
         "DataQualityEvaluationResult",
-    } <= set(processed.column_names)
+    } <= set(quarantine.column_names)
     names = [p.name for p in (tmp_path / "processed/contracts/ingest_date=2025-06-01").iterdir()]
     assert names == [f"part-{results['run_id'][3:]}-00000.parquet"]
 
@@ -75,6 +83,10 @@ def test_evaluate_frame_is_a_pure_transform(spark: Any) -> None:
     )
     processed, quarantine, ev = job.evaluate_frame(spark, df, rules, datetime(2025, 6, 1))
     assert [r["doc_id"] for r in processed.collect()] == []
+    assert "DataQualityRulesPass" not in processed.columns
+    assert "DataQualityRulesPass" in quarantine.columns
+    full, _, _ = job.evaluate_frame(spark, df, rules, datetime(2025, 6, 1), row_outcomes="full")
+    assert "DataQualityRulesPass" in full.columns
     q = {r["doc_id"]: r for r in quarantine.collect()}
     assert sorted(q["A3"]["DataQualityQuarantineReasons"]) == ['ColumnValues "value_amount" > 0']
     assert [o["Outcome"] for o in ev.outcomes] == ["Failed", "Failed", "Failed"]

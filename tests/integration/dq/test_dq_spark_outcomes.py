@@ -30,7 +30,8 @@ NOW = datetime(2025, 6, 1, 12, 0, 0)
     ],
     ids=["shipped", "dataset-level-only"],
 )
-def test_joined_outcomes_equal_sql_outcomes(spark: Any, tmp_path: Path, ruleset: str) -> None:
+@pytest.mark.parametrize("row_outcomes", ["compact", "full"])
+def test_joined_outcomes_equal_sql_outcomes(spark: Any, tmp_path: Path, ruleset: str, row_outcomes: str) -> None:
     records = generate_records(200, seed=3, defect_rate=0.3, today=NOW.date())
     src = write_records(tmp_path / "in.csv", records, "csv", malformed_lines=2, seed=3)
     engine = SparkEngine(spark)
@@ -38,8 +39,8 @@ def test_joined_outcomes_equal_sql_outcomes(spark: Any, tmp_path: Path, ruleset:
         ev = evaluate(engine, parse(ruleset), read_inputs([src]), NOW, tmp_path / "stage")
         for quarantined in (False, True):
             rows = ev.rows_quarantined if quarantined else ev.rows_in - ev.rows_quarantined
-            coded = write_rows(engine, ev, quarantined, tmp_path / f"coded-{quarantined}", "part", rows)
-            sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined, ordered=False)
+            coded = write_rows(engine, ev, quarantined, tmp_path / f"coded-{quarantined}", "part", rows, row_outcomes)
+            sql = ev.compiled.output_sql("evaluated", ev.errored, quarantined, ordered=False, row_outcomes=row_outcomes)
             plain = engine.write_parquet(sql, tmp_path / f"sql-{quarantined}", "part", rows, order_by=ROW_ID)
             a, b = pq.read_table(coded[0]), pq.read_table(plain[0])
             assert a.num_rows == rows

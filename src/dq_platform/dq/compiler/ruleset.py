@@ -8,13 +8,18 @@ from datetime import datetime
 
 from dq_platform.dq.compiler.model import SOURCE_TOKEN, Node, TopRule
 from dq_platform.dq.dialect import Dialect
-from dq_platform.dq.schema import PARSE_ERROR
+from dq_platform.dq.schema import PARSE_ERROR, full_rule_lists
 
 # row-status codes (coded_output_sql): base-3 digits per rule, 39 rules per BIGINT column
 CODE_COLUMN = "_dq_code"
 PARSE_FLAG = "_dq_parse"
 CODE_DIGITS = 39
 META = ["_row_id", "_source", "_record", "_line"]
+
+
+def skip_metric(top: TopRule) -> str:
+    """The aggregate counting processed rows a row-level rule skipped (outside its `where`, a NULL key)."""
+    return f"skipped_processed_{top.node.idx}"
 
 
 @dataclass
@@ -80,11 +85,17 @@ class CompiledRuleset:
         cols = ["COUNT(*) AS rows_in", f"SUM(CASE WHEN {q} THEN 1 ELSE 0 END) AS rows_quarantined"]
         for node in self.active(errored):
             cols.extend(f"{expr} AS {node.metric_col(name)}" for name, expr in node.metrics.items())
+        for top in self.row_level_rules(errored):  # what a compact processed row cannot tell by itself
+            s = top.node.status_col
+            cols.append(f"SUM(CASE WHEN {s} IS NULL AND NOT {q} THEN 1 ELSE 0 END) AS {skip_metric(top)}")
         return f"SELECT {', '.join(cols)} FROM {source}"  # noqa: S608 - compiled from the ruleset
 
-    def output_sql(self, source: str, errored: set[int], quarantined: bool, ordered: bool = True) -> str:
+    def output_sql(
+        self, source: str, errored: set[int], quarantined: bool, ordered: bool = True, row_outcomes: str = "compact"
+    ) -> str:
         """Rows of processed (or quarantine) with Glue's outcome columns; `ordered=False` leaves the
-        ordering by `_row_id` to the engine's writer."""
+        ordering by `_row_id` to the engine's writer. `row_outcomes`: the processed rows' shape
+        (`schema.ROW_OUTCOME_SHAPES`; quarantine rows always carry all four columns)."""
         d = self.dialect
         rows_pass, rows_fail, rows_skip, reasons = (
             [],
@@ -107,12 +118,13 @@ class CompiledRuleset:
                 reasons.append(f"CASE WHEN {s} = 0 THEN {text} END")
         q = self.quarantine_predicate(errored)
         cols = self._row_columns(quarantined)
-        cols += [
-            f"{d.compact_array(rows_pass)} AS DataQualityRulesPass",
-            f"{d.compact_array(rows_fail)} AS DataQualityRulesFail",
-            f"{d.compact_array(rows_skip)} AS DataQualityRulesSkip",
-            f"CASE WHEN {' OR '.join(any_fail)} THEN 'Failed' ELSE 'Passed' END AS DataQualityEvaluationResult",
-        ]
+        full = full_rule_lists(quarantined, row_outcomes)
+        if full:
+            cols.append(f"{d.compact_array(rows_pass)} AS DataQualityRulesPass")
+        cols.append(f"{d.compact_array(rows_fail)} AS DataQualityRulesFail")
+        if full:
+            cols.append(f"{d.compact_array(rows_skip)} AS DataQualityRulesSkip")
+        cols.append(f"CASE WHEN {' OR '.join(any_fail)} THEN 'Failed' ELSE 'Passed' END AS DataQualityEvaluationResult")
         if quarantined:
             cols.append(f"{d.compact_array(reasons)} AS DataQualityQuarantineReasons")
         where = q if quarantined else f"NOT {q}"

@@ -136,22 +136,24 @@ class SparkEngine:
         codes = transform.code_columns
         lists = ArrayType(StringType(), containsNull=True)  # the types `compact_array` has in Spark SQL
         skips = ArrayType(StringType(), containsNull=not transform.skip_is_constant)
+        types = {RULES_PASS: lists, RULES_FAIL: lists, RULES_SKIP: skips}
+        written = transform.list_columns  # compact processed rows: the fail list only
         schema = StructType(
             [StructField(c, LongType(), False) for c in codes]
             + [StructField(PARSE_FLAG, BooleanType(), False)]
-            + [StructField(RULES_PASS, lists, False), StructField(RULES_FAIL, lists, False)]
-            + [StructField(RULES_SKIP, skips, False)]
+            + [StructField(c, types[c], False) for c in written]
             + [StructField(EVALUATION_RESULT, StringType(), False)]
         )
+        position = {RULES_PASS: 0, RULES_FAIL: 1, RULES_SKIP: 2}
         rows = [
-            (*code, parse_failed, *columns)
+            (*code, parse_failed, *(columns[position[c]] for c in written), columns[3])
             for (code, parse_failed), columns in zip(keys, transform.patterns(keys), strict=True)
         ]
         lookup = self.spark.createDataFrame(rows, schema)
         keep = [c for c in df.columns if c not in {*codes, PARSE_FLAG, QUARANTINE_REASONS}]
         tail = [QUARANTINE_REASONS] if QUARANTINE_REASONS in df.columns else []
         joined = df.join(F.broadcast(lookup), on=[*codes, PARSE_FLAG], how="inner")
-        return joined.select(*keep, RULES_PASS, RULES_FAIL, RULES_SKIP, EVALUATION_RESULT, *tail)
+        return joined.select(*keep, *written, EVALUATION_RESULT, *tail)
 
     def write_parquet(
         self,
