@@ -144,14 +144,23 @@ def evaluate(
     labels: str = typer.Option("HighRisk,LowRisk", "--labels"),
     positive_label: str = typer.Option("HighRisk", "--positive-label"),
     splits: str | None = typer.Option(None, "--splits", help="splits.csv; default: beside each data file."),
+    record: bool = typer.Option(
+        False,
+        "--record",
+        help="Also write each dataset's numbers into the models' manifests (metrics 'eval:<dataset>'), "
+        "before `dqp publish`. Needs a local --models folder.",
+    ),
 ) -> None:
     """HighRisk precision/recall/F1/PR-AUC + confusion matrix per dataset, next to a length-only baseline."""
     from dq_platform.models.artifacts import fetch_models
     from dq_platform.models.data import DataError, load_dataset
-    from dq_platform.models.evaluate import EvaluationError, format_report, run_evaluation
+    from dq_platform.models.evaluate import EvaluationError, format_report, record_in_manifests, run_evaluation
+    from dq_platform.storage import is_s3_uri
 
     if len(missing_models(models, MODEL_NAMES)) == len(MODEL_NAMES):
         raise no_models(models, MODEL_NAMES, "evaluate")
+    if record and is_s3_uri(models):
+        raise _fail("--record writes into the manifests of a local model folder; evaluate it before publishing")
     if not data:
         raise refuse(
             "nothing to evaluate on (no --data given)",
@@ -165,6 +174,49 @@ def evaluate(
         raise _fail(str(exc)) from exc
     typer.echo(format_report(report))
     typer.echo(f"wrote {out / 'evaluation.json'} and {out / 'pr_curves.png'}")
+    if record:
+        for path in record_in_manifests(Path(models), report):
+            typer.echo(f"recorded the evaluation in {path}")
+
+
+def publish_models(
+    models: str = typer.Option(..., "--models", help="Local model root written by `dqp train --out`."),
+    to: str = typer.Option(
+        ..., "--to", help="Destination: s3://bucket/prefix (versions + LATEST) or a local folder (served layout)."
+    ),
+    names: str = typer.Option(",".join(MODEL_NAMES), "--names", help="Comma-separated models to publish."),
+    require_evaluation: bool = typer.Option(
+        True,
+        "--require-evaluation/--allow-unevaluated",
+        help="Refuse a model whose manifest has no `dqp evaluate --record` numbers (default).",
+    ),
+) -> None:
+    """Publish trained models so the image build or MODEL_S3_URI serves them instead of the sample models."""
+    from dq_platform.models.artifacts import ArtifactError, publish, read_manifest
+    from dq_platform.models.evaluate import RECORD_PREFIX
+
+    chosen = _models_option(names)
+    absent = missing_models(models, chosen)
+    if absent:
+        raise no_models(models, tuple(absent), "publish")
+    try:
+        manifests = {name: read_manifest(Path(models) / name) for name in chosen}
+    except ArtifactError as exc:
+        raise _fail(str(exc)) from exc
+    for name, manifest in manifests.items():
+        recorded = {k: v for k, v in manifest.metrics.items() if k.startswith(RECORD_PREFIX)}
+        if require_evaluation and not recorded:
+            raise _fail(
+                f"{name} {manifest.version} has no recorded evaluation; run `dqp evaluate --models {models} "
+                "--data ... --record` first (or pass --allow-unevaluated)"
+            )
+        where = publish(Path(models) / name, to)
+        typer.echo(f"published {name} {manifest.version} -> {where}")
+        for dataset, m in recorded.items():
+            typer.echo(
+                f"  {dataset[len(RECORD_PREFIX) :]}: F1 {m.get('f1', 0):.3f} PR-AUC {m.get('pr_auc', 0):.3f} "
+                f"(length-only F1 {m.get('length_only_f1', 0):.3f}; n={int(m.get('n', 0))})"
+            )
 
 
 def explain(
@@ -211,3 +263,4 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)
     app.command("explain")(explain)
+    app.command("publish")(publish_models)

@@ -136,3 +136,37 @@ def format_report(report: dict[str, Any]) -> str:
     for name, error in report["model_errors"].items():
         lines.append(f"note: model {name} not evaluated: {error}")
     return "\n".join(lines)
+
+
+RECORD_PREFIX = "eval:"
+_RECORDED = ("precision", "recall", "f1", "pr_auc", "tp", "fp", "fn", "tn", "n")
+
+
+def record_in_manifests(models_root: Path, report: dict[str, Any]) -> list[Path]:
+    """Write each dataset's numbers into the manifest of every model evaluated on it.
+
+    `metrics["eval:<dataset>"]` gets the served artifact's HighRisk precision, recall, F1, PR-AUC and
+    confusion counts, plus the length-only baseline's F1 and PR-AUC on the same rows, so a published model
+    carries the evaluation it was released on. Earlier `eval:` entries for the same dataset are replaced.
+    """
+    from dq_platform.models.artifacts import read_manifest
+
+    written = []
+    for name in report["models"]:
+        model_dir = models_root / name
+        manifest = read_manifest(model_dir)
+        for dataset, entry in report["datasets"].items():
+            result = entry["results"].get(name)
+            if result is None:
+                continue
+            numbers = {k: float(result[k]) for k in _RECORDED if k in result}
+            numbers["n"] = float(entry["rows"])
+            numbers["documents"] = float(entry["documents"])
+            length = entry["results"].get(LENGTH_BASELINE) or {}
+            numbers["length_only_f1"] = float(length.get("f1", 0.0))
+            numbers["length_only_pr_auc"] = float(length.get("pr_auc", 0.0))
+            manifest.metrics[f"{RECORD_PREFIX}{dataset}"] = numbers
+        path = model_dir / "manifest.json"
+        path.write_text(manifest.to_json(), encoding="utf-8")
+        written.append(path)
+    return written
