@@ -23,6 +23,7 @@ from typing import Any
 
 from dq_platform.abtest.decision import DecisionRules
 from dq_platform.inference.ab import ABWeights, assign
+from dq_platform.models.real_slice import SLICE_PATH
 from dq_platform.reports.dq_report import write_dq_report
 from dq_platform.sample_data import generate_clauses
 
@@ -47,9 +48,11 @@ class DemoConfig:
     engine: str = "duckdb"
     rows: int = 2000
     malformed: int = 6
-    data: Sequence[str] = ()  # real clause CSVs (e.g. ../shared/data/contract-clauses/...) instead of sample data
+    # Clause CSVs to train and evaluate on; empty = the shipped CLAUDETTE 2019 slice (train/validation
+    # documents for training, its test documents for evaluation).
+    data: Sequence[str] = ()
     tiny: bool = False  # a tiny random transformer (tests); the demo default fine-tunes MiniLM quickly
-    epochs: int = 1
+    epochs: int = 3
     max_length: int = 64
     max_train_rows: int | None = None
     explain_limit: int = 5
@@ -87,6 +90,7 @@ class DemoSummary:
     # The documents step 4 explained (doc_id, text), and the API's answer for the first of them.
     explained: list[tuple[str, str]] = field(default_factory=list)
     served_shap: Prediction | None = None
+    evaluation: dict[str, Any] = field(default_factory=dict)  # `dqp evaluate`'s evaluation.json
 
 
 def _dqp(*args: str) -> list[str]:
@@ -197,8 +201,14 @@ class Demo:
             if results.get("status") == "HALTED":
                 raise DemoError(f"the ruleset halted the run ({results.get('halted_by')}); see {report}")
 
+    def training_data(self) -> list[str]:
+        return list(self.cfg.data) or [str(SLICE_PATH)]
+
+    def evaluation_data(self) -> list[str]:
+        return list(self.cfg.data) or [f"{SLICE_PATH}#split=test"]
+
     def train(self) -> None:
-        data = list(self.cfg.data) or [str(self.processed)]
+        data = self.training_data()
         what = (
             "tiny transformer" if self.cfg.tiny else f"MiniLM, {self.cfg.epochs} epoch(s), {self.cfg.max_length} tokens"
         )
@@ -218,7 +228,7 @@ class Demo:
                 self.summary.metrics[name] = manifest
 
     def explain(self) -> None:
-        source = self.cfg.data[0] if self.cfg.data else str(self.processed)
+        source = str(self.processed)  # the documents the API is asked about: the DQ pipeline's output
         with self.step("Precomputing SHAP explanations for the transformer"):
             self.run(
                 "explain",
@@ -247,7 +257,7 @@ class Demo:
         return [(doc_id, texts[doc_id]) for doc_id in ids if doc_id in texts]
 
     def evaluate(self) -> None:
-        data = list(self.cfg.data) or [str(self.processed)]
+        data = self.evaluation_data()
         with self.step("Evaluating both models next to a length-only baseline"):
             args = ["evaluate", "--models", str(self.models), "--out", str(self.reports / "evaluation")]
             for d in data:
@@ -255,6 +265,8 @@ class Demo:
             self.run("evaluate", *args)
             for png in sorted((self.reports / "evaluation").glob("*.png")):
                 self.summary.reports[f"evaluation plot {png.stem}"] = png
+            report = self.reports / "evaluation" / "evaluation.json"
+            self.summary.evaluation = json.loads(report.read_text(encoding="utf-8"))
 
     def start_api(self) -> subprocess.Popen[bytes]:
         self._step += 1
@@ -428,6 +440,7 @@ class Demo:
                     parts.append(f"{dataset}: F1 {float(m['f1']):.3f} PR-AUC {float(m.get('pr_auc', 0)):.3f}")
             quant = manifest.get("quantization") or "-"
             e(f"  {name:<12} v{manifest.get('version')} ({quant}) " + "; ".join(parts))
+        self._print_evaluation()
         e("Example predictions (auto: the split on doc_id chose the model):")
         for p in s.predictions:
             t = p.timings_ms
@@ -452,6 +465,25 @@ class Demo:
         for name, path in s.reports.items():
             e(f"  {name:<28} {path}")
         e("Step times: " + ", ".join(f"{k.split(' (')[0]} {v:.1f}s" for k, v in s.steps_s.items()))
+
+    def _print_evaluation(self) -> None:
+        """`dqp evaluate` on held-out real documents: each model next to the length-only baseline."""
+        report = self.summary.evaluation
+        for dataset, entry in (report.get("datasets") or {}).items():
+            self.echo(
+                f"Evaluation on {dataset} ({entry['rows']} sentences, {entry['documents']} documents, "
+                f"{entry['positives']} {report.get('positive_label')}; never trained on):"
+            )
+            for name, m in entry["results"].items():
+                self.echo(
+                    f"  {name:<12} precision {float(m['precision']):.3f}  recall {float(m['recall']):.3f}  "
+                    f"F1 {float(m['f1']):.3f}  PR-AUC {float(m['pr_auc']):.3f}"
+                )
+        if report and not self.cfg.data:
+            self.echo(
+                f"  data: {SLICE_PATH.name}, real CLAUDETTE 2019 ToS sentences (CC BY 4.0, Lippi et al. 2019; "
+                f"see {SLICE_PATH.parent / 'ATTRIBUTION.md'})"
+            )
 
 
 def _http(method: str, url: str, payload: Any = None) -> tuple[int, dict[str, Any]]:

@@ -22,11 +22,13 @@ def demo(
     data: list[str] = typer.Option(
         [],
         "--data",
-        help="Real clause CSVs to train and evaluate on (env DQP_DEMO_DATA, comma-separated), "
-        "e.g. ../shared/data/contract-clauses/claudette2019_tos_sentences.csv.",
+        help="Clause CSVs to train and evaluate on (env DQP_DEMO_DATA, comma-separated), e.g. "
+        "../shared/data/contract-clauses/claudette2019_tos_sentences.csv. Default: the shipped real slice "
+        "(src/dq_platform/data/claudette2019_slice.csv: train/validation documents to train, test documents "
+        "to evaluate).",
     ),
     tiny: bool = typer.Option(False, "--tiny", help="Tiny random transformer instead of MiniLM (fast; tests)."),
-    epochs: int = typer.Option(1, "--epochs", min=1),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="Fine-tuning epochs (best on validation kept)."),
     max_length: int = typer.Option(64, "--max-length", min=8, max=512),
     max_train_rows: int | None = typer.Option(None, "--max-train-rows", min=10, help="Subsample training."),
     port: int = typer.Option(3000, "--port", min=1, max=65535, help="API port on 127.0.0.1."),
