@@ -179,6 +179,40 @@ def evaluate(
             typer.echo(f"recorded the evaluation in {path}")
 
 
+def blend(
+    models: str = typer.Option(DEFAULT_SAMPLE_OUT, "--models", help="Model root with baseline/ and transformer/."),
+    validation: str = typer.Option(
+        ..., "--validation", help="Where the blend is fit, e.g. PATH#split=validation (never test documents)."
+    ),
+    data: list[str] = typer.Option([], "--data", help="Datasets to score (as for `dqp evaluate`), repeatable."),
+    out: Path = typer.Option(Path("build/evaluation/blend.json"), "--out", help="JSON report."),
+    positive_label: str = typer.Option("HighRisk", "--positive-label"),
+    splits: str | None = typer.Option(None, "--splits", help="splits.csv; default: beside each data file."),
+) -> None:
+    """Offline experiment: a logistic blend of baseline + transformer probabilities, fit on validation."""
+    import json
+
+    from dq_platform.models.artifacts import ArtifactError, fetch_models
+    from dq_platform.models.blend import format_blend, run_blend
+    from dq_platform.models.data import DataError, load_dataset
+    from dq_platform.models.runtime import ModelLoadError
+
+    if missing_models(models, MODEL_NAMES):
+        raise no_models(models, MODEL_NAMES, "blend")
+    if not data:
+        raise refuse("nothing to score (no --data given)", "pass --data PATH#split=test (repeatable)")
+    try:
+        fit_on = load_dataset(validation, splits_path=splits)
+        datasets = [load_dataset(spec, splits_path=splits) for spec in data]
+        report = run_blend(fetch_models(models), fit_on, datasets, positive_label=positive_label)
+    except (DataError, ArtifactError, ModelLoadError) as exc:
+        raise _fail(getattr(exc, "reason", str(exc))) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    typer.echo(format_blend(report))
+    typer.echo(f"wrote {out}")
+
+
 def publish_models(
     models: str = typer.Option(..., "--models", help="Local model root written by `dqp train --out`."),
     to: str = typer.Option(
@@ -264,3 +298,4 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
     app.command("explain")(explain)
     app.command("publish")(publish_models)
+    app.command("blend")(blend)
