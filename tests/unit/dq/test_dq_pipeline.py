@@ -266,31 +266,3 @@ def test_engines_declare_their_capabilities(tmp_path: Path) -> None:
     (path,) = engine.write_parquet("SELECT _row_id FROM t", tmp_path / "out", "part", 3, order_by="_row_id")
     assert pq.read_table(path).column("_row_id").to_pylist() == [1, 2, 3]
     engine.close()
-
-
-def test_duckdb_background_writer_keeps_order_and_raises(tmp_path: Path) -> None:
-    """DuckDB encodes Parquet in a thread while the query runs: rows keep their order across batches, and
-    an error on either side reaches the caller (no hang, no silent short file)."""
-    import pyarrow as pa
-
-    engine = DuckDBEngine()
-    n = 300_000  # several Arrow batches
-    engine.load("t", pa.table({"_row_id": list(range(n))}), tmp_path)
-    (path,) = engine.write_parquet("SELECT _row_id FROM t", tmp_path / "ok", "part", n, order_by="_row_id")
-    assert pq.read_table(path).column("_row_id").to_pylist() == list(range(n))
-
-    calls = {"n": 0}
-
-    def changing_schema(batch: pa.RecordBatch) -> pa.RecordBatch:  # the writer thread rejects batch 2
-        calls["n"] += 1
-        return batch if calls["n"] == 1 else batch.cast(pa.schema([("_row_id", pa.string())]))
-
-    with pytest.raises(Exception, match="schema"):
-        engine.write_parquet("SELECT _row_id FROM t", tmp_path / "bad", "part", n, transform=changing_schema)  # type: ignore[arg-type]
-
-    def failing(batch: pa.RecordBatch) -> pa.RecordBatch:
-        raise RuntimeError("transform failed")
-
-    with pytest.raises(RuntimeError, match="transform failed"):
-        engine.write_parquet("SELECT _row_id FROM t", tmp_path / "bad2", "part", n, transform=failing)  # type: ignore[arg-type]
-    engine.close()

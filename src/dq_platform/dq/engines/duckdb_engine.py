@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,52 +19,6 @@ _BATCH_ROWS = 128 * 1024
 
 def _unchanged(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch
-
-
-class _BackgroundWriter:
-    """One zstd Parquet file written by a thread, batches in the order given: pyarrow's encoder and
-    DuckDB's query both release the GIL, so encoding one batch overlaps computing the next. An error in
-    the thread is raised in the caller (at the next `put` or on exit)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.started = False
-        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="dq-parquet-writer", daemon=True)
-
-    def _run(self) -> None:
-        writer: pq.ParquetWriter | None = None
-        try:
-            while (batch := self._queue.get()) is not None:
-                if writer is None:
-                    writer = pq.ParquetWriter(self.path, batch.schema, compression="zstd", store_schema=False)
-                writer.write_batch(batch)
-        except BaseException as exc:
-            self._error = exc
-            while self._queue.get() is not None:  # drain so the producer never blocks
-                pass
-        finally:
-            if writer is not None:
-                writer.close()
-
-    def put(self, batch: pa.RecordBatch) -> None:
-        if self._error is not None:
-            raise self._error
-        if not self.started:
-            self.started = True
-            self._thread.start()
-        self._queue.put(batch)
-
-    def __enter__(self) -> _BackgroundWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.started:
-            self._queue.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 class DuckDBEngine:
@@ -137,11 +89,19 @@ class DuckDBEngine:
             sql = f"SELECT * FROM ({sql}) ORDER BY {order_by}"  # noqa: S608 - compiled SQL and a column name
         reader = self.con.sql(sql).to_arrow_reader(_BATCH_ROWS)
         convert: Callable[[pa.RecordBatch], pa.RecordBatch] = transform or _unchanged
-        with _BackgroundWriter(path) as writer:  # encodes batch k while DuckDB computes batch k + 1
+        writer: pq.ParquetWriter | None = None
+        try:
             for batch in reader:
-                writer.put(convert(batch))
-            if not writer.started:
-                writer.put(convert(pa.RecordBatch.from_pylist([], schema=reader.schema)))
+                out = convert(batch)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, out.schema, compression="zstd", store_schema=False)
+                writer.write_batch(out)
+            if writer is None:
+                empty = convert(pa.RecordBatch.from_pylist([], schema=reader.schema))
+                writer = pq.ParquetWriter(path, empty.schema, compression="zstd", store_schema=False)
+        finally:
+            if writer is not None:
+                writer.close()
         return [str(path)]
 
     def close(self) -> None:
