@@ -159,6 +159,7 @@ def test_help_lists_every_command_and_each_has_help(clone: Clone) -> None:
     commands = _commands()
     assert commands == [
         "ab-report",
+        "blend",
         "demo",
         "dq check",
         "dq run",
@@ -166,6 +167,7 @@ def test_help_lists_every_command_and_each_has_help(clone: Clone) -> None:
         "events",
         "explain",
         "openapi",
+        "publish",
         "sample clauses",
         "sample records",
         "serve",
