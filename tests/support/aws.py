@@ -1,6 +1,7 @@
-"""Loopback ports, a moto server, function modules loaded by path, and an environment that cannot reach AWS.
+"""Loopback ports and servers, a moto server, function modules loaded by path, and an environment that cannot
+reach AWS.
 
-Every tier needs the same four things; one copy here keeps their behaviour the same everywhere.
+Every tier needs the same things; one copy here keeps their behaviour the same everywhere.
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 import importlib.util
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -73,3 +76,15 @@ def point_at_moto(monkeypatch: pytest.MonkeyPatch, endpoint: str, region: str = 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
     return endpoint
+
+
+@contextmanager
+def serving(server: Any) -> Iterator[str]:
+    """Run an http.server-style server on a daemon thread; yields its loopback base URL, then stops it."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

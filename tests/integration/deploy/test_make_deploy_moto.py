@@ -27,7 +27,7 @@ import pytest
 
 from dq_platform.inference.local_server import make_server
 from dq_platform.models.artifacts import fetch_models, read_manifest
-from tests.support.aws import load_module, moto_server, point_at_moto
+from tests.support.aws import load_module, moto_server, point_at_moto, serving
 from tests.support.sigv4 import verify_sigv4
 from tests.unit.inference.support import ROOT, build_handler
 
@@ -126,14 +126,8 @@ def deployed_api(tmp_path: Path) -> Iterator[tuple[str, ColdStartApi]]:
     empty = tmp_path / "no-baked-models"
     empty.mkdir()
     api = ColdStartApi(f"s3://{ANALYTICS}/models", empty)
-    server = make_server(api, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/prod", api
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(make_server(api, port=0)) as url:
+        yield f"{url}/prod", api
 
 
 @pytest.fixture
@@ -231,6 +225,18 @@ def test_first_deploy_uploads_glue_artifacts_publishes_models_and_smoke_tests(
     assert deployed_api[1].handler is not None  # the API loaded the published models at its first request
 
 
+def _as_iam_stage(deploy_tool: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every environment the deploy reads gets `ApiAuth=IAM`, as samconfig's parameter_overrides would give."""
+    read_environment = deploy_tool.read_environment
+
+    def with_iam(config_env: str) -> Any:
+        env = read_environment(config_env)
+        env.parameters["ApiAuth"] = "IAM"
+        return env
+
+    monkeypatch.setattr(deploy_tool, "read_environment", with_iam)
+
+
 def test_an_iam_stage_is_smoke_tested_with_sigv4_signed_requests(
     moto: str,
     deploy_tool: Any,
@@ -241,14 +247,7 @@ def test_an_iam_stage_is_smoke_tested_with_sigv4_signed_requests(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    read_environment = deploy_tool.read_environment
-
-    def with_iam(config_env: str) -> Any:
-        env = read_environment(config_env)
-        env.parameters["ApiAuth"] = "IAM"  # as `ApiAuth=IAM` in samconfig's parameter_overrides
-        return env
-
-    monkeypatch.setattr(deploy_tool, "read_environment", with_iam)
+    _as_iam_stage(deploy_tool, monkeypatch)
     deployed_api[1].auth = "IAM"
     rc = deploy_tool.main(["--models", str(models_root), "--sam", str(fake_sam), "--yes"])
     out = capsys.readouterr()
@@ -274,14 +273,7 @@ def test_an_iam_stage_without_credentials_stops_in_one_line(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    read_environment = deploy_tool.read_environment
-
-    def with_iam(config_env: str) -> Any:
-        env = read_environment(config_env)
-        env.parameters["ApiAuth"] = "IAM"
-        return env
-
-    monkeypatch.setattr(deploy_tool, "read_environment", with_iam)
+    _as_iam_stage(deploy_tool, monkeypatch)
     import dq_platform.inference.smoke as smoke_module
 
     def no_credentials(url: str, region: str | None = None) -> Any:

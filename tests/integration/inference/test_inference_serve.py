@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,21 +19,15 @@ from typer.testing import CliRunner
 
 from dq_platform.cli import app as dqp
 from dq_platform.inference.local_server import make_server
-from tests.support.aws import free_port
+from tests.support.aws import free_port, serving
 from tests.unit.inference.support import ROOT, build_handler, copy_models
 
 pytestmark = pytest.mark.integration
 
 
 def _serve(handler: Any) -> Iterator[str]:
-    server = make_server(handler, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(make_server(handler, port=0)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

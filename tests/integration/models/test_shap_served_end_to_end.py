@@ -12,7 +12,6 @@ The API takes `doc_id` in the POST body (docs/api.md): there is no GET form of /
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -29,7 +28,7 @@ from typer.testing import CliRunner
 from dq_platform.cli import app
 from dq_platform.inference.local_server import LocalLambdaContext, make_server
 from dq_platform.models.artifacts import MODEL_NAMES, publish, read_manifest
-from tests.support.aws import load_module
+from tests.support.aws import load_module, serving
 from tests.unit.inference.support import build_handler, sample_models
 
 pytestmark = pytest.mark.integration
@@ -111,14 +110,8 @@ def api(pipeline: dict[str, Any]) -> Iterator[str]:
     handler, _ = build_handler(
         model_s3_uri=f"s3://{ANALYTICS}/models", model_dir=empty, analytics_bucket=ANALYTICS, analytics_dir=None
     )
-    server = make_server(handler, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(make_server(handler, port=0)) as url:
+        yield url
 
 
 def _post(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:

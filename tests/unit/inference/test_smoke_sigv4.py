@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 
 from dq_platform.cli import app
 from dq_platform.inference.smoke import SigV4Signer, SmokeClient, iam_signer, region_from_url
+from tests.support.aws import serving
 from tests.support.sigv4 import verify_sigv4
 
 ACCESS_KEY, SECRET_KEY = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -50,14 +50,8 @@ def server() -> Iterator[tuple[str, Seen]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/prod", seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
+        yield f"{url}/prod", seen
 
 
 def test_signed_requests_verify_as_api_gateway_would(server: tuple[str, Seen]) -> None:
