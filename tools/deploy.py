@@ -139,9 +139,14 @@ def check_stack_state(status: str | None, env: Environment, leftovers: list[str]
     return "create" if status is None else "update"
 
 
+def reserved(parameters: dict[str, str]) -> int:
+    """Executions the parameters reserve, over every reservation parameter."""
+    return sum(int(parameters.get(name, "0") or 0) for name in RESERVATIONS)
+
+
 def check_concurrency(account_settings: dict[str, Any], parameters: dict[str, str]) -> None:
     """Refuse reservations the account cannot give (Lambda GetAccountSettings response)."""
-    asked = sum(int(parameters.get(name, "0") or 0) for name in RESERVATIONS)
+    asked = reserved(parameters)
     if asked == 0:
         return
     limit = account_settings["AccountLimit"]
@@ -242,8 +247,7 @@ def sam_deploy(sam: str, env: Environment, parameters: dict[str, str], yes: bool
         )
 
 
-def deploy(args: argparse.Namespace, clients: Clients) -> int:
-    env = read_environment(args.config_env)
+def deploy(args: argparse.Namespace, env: Environment, clients: Clients) -> int:
     parameters = dict(env.parameters)
     if env.is_billing:
         sam_deploy(args.sam, env, parameters, args.yes)
@@ -253,7 +257,7 @@ def deploy(args: argparse.Namespace, clients: Clients) -> int:
     account = clients("sts").get_caller_identity()["Account"]
     status = stack_status(clients("cloudformation"), env.stack_name)
     mode = check_stack_state(status, env, leftover_buckets(clients("s3"), env, account))
-    if any(int(parameters.get(n, "0") or 0) for n in RESERVATIONS):
+    if reserved(parameters):  # only then is the account's quota worth a call
         check_concurrency(clients("lambda").get_account_settings(), parameters)
     parameters.setdefault("ApiGatewayLogging", choose_api_logging(clients("apigateway").get_account(), env.stack_name))
     analytics = f"{env.prefix_env}-analytics-{account}-{env.region}"
@@ -306,9 +310,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    env_region = read_environment(args.config_env).region
     try:
-        return deploy(args, clients or Clients(env_region))
+        env = read_environment(args.config_env)  # read once; its region picks the clients' region
+        return deploy(args, env, clients or Clients(env.region))
     except DeployError as exc:
         print(f"make deploy: {exc}", file=sys.stderr)
         return 2
