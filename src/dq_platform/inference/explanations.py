@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dq_platform.inference.ab import TRANSFORMER
 from dq_platform.inference.schemas import DetailedExplanationOut, ExplanationDetail, ExplanationOut, TermWeight
+from dq_platform.models.artifacts import TermWeight as FoundTerm
+from dq_platform.models.runtime import Explanation
 from dq_platform.storage import StorageError, open_storage
 
 if TYPE_CHECKING:
@@ -38,28 +40,22 @@ class PrecomputedExplanation(BaseModel):
     model: str
     model_version: str
     type: str = PRECOMPUTED_TYPE
-    top_terms: list[TermWeight]
+    top_terms: list[FoundTerm]
     html_key: str | None = None
 
 
-class Explanation(BaseModel):
-    """What an explainer found, before it is shaped for the API (`public`)."""
-
-    type: str
-    top_terms: list[TermWeight] = Field(default_factory=list)
-    html_url: str | None = None
-    reason: str | None = None
-
-    def public(self, detail: bool) -> ExplanationOut:
-        """The seed's shape (`type: tokens`, the words); with `detail`, also weights, method and reason."""
-        words = [t.term for t in self.top_terms]
-        if not detail:
-            return ExplanationOut(top_terms=words, html_url=self.html_url)
-        return DetailedExplanationOut(
-            top_terms=words,
-            html_url=self.html_url,
-            detail=ExplanationDetail(method=self.type, terms=self.top_terms, reason=self.reason),
-        )
+def public_explanation(found: Explanation, detail: bool) -> ExplanationOut:
+    """An explainer's result in the API's shape: the seed's (`type: tokens`, the words); with `detail`, also
+    each term's weight, the method and the reason."""
+    words = [t.term for t in found.top_terms]
+    if not detail:
+        return ExplanationOut(top_terms=words, html_url=found.html_url)
+    terms = [TermWeight(term=t.term, weight=t.weight) for t in found.top_terms]
+    return DetailedExplanationOut(
+        top_terms=words,
+        html_url=found.html_url,
+        detail=ExplanationDetail(method=found.type, terms=terms, reason=found.reason),
+    )
 
 
 class LinkSigner(Protocol):
@@ -155,16 +151,10 @@ class ExplanationService:
                 "on-the-fly explanation failed", extra={"model": model.name, "error": type(exc).__name__}
             )
             reason = f"the {model.name} explainer failed ({type(exc).__name__})"
-            return Explanation(type=UNAVAILABLE, reason=f"{stale}; {reason}" if stale else reason)
-        out = Explanation(
-            type=exp.type,
-            top_terms=[TermWeight(term=t.term, weight=t.weight) for t in exp.top_terms],
-            html_url=exp.html_url,
-            reason=exp.reason,
-        )
-        if stale and out.type == UNAVAILABLE:
-            out.reason = f"{stale}; {out.reason}" if out.reason else stale
-        return out
+            return Explanation(type=UNAVAILABLE, top_terms=[], reason=f"{stale}; {reason}" if stale else reason)
+        if stale and exp.type == UNAVAILABLE:
+            exp.reason = f"{stale}; {exp.reason}" if exp.reason else stale
+        return exp
 
     def _precomputed(self, model: LoadedModel, doc_id: str) -> tuple[Explanation | None, str | None]:
         """The stored explanation, or None and (if one exists but cannot be used) why not."""

@@ -21,7 +21,7 @@ from dq_platform.inference.ab import (
 )
 from dq_platform.inference.audit import PredictionAudit
 from dq_platform.inference.errors import ModelUnavailableError, PayloadTooLargeError
-from dq_platform.inference.explanations import ExplanationService
+from dq_platform.inference.explanations import ExplanationService, public_explanation
 from dq_platform.inference.schemas import (
     ABWeightsOut,
     HealthResponse,
@@ -203,7 +203,7 @@ class InferenceService:
             model=BASELINE if name == BASELINE else TRANSFORMER,
             label=prediction.label,
             confidence=min(1.0, max(0.0, prediction.confidence)),
-            explanation=None if explanation is None else explanation.public(detail=request.explain_detail),
+            explanation=None if explanation is None else public_explanation(explanation, request.explain_detail),
             timings_ms=Timings(pre=_ms(t0, t1), infer=_ms(t1, t2), post=_ms(t2, t3)),
         )
         return PredictResult(response=response, audit=audit)
