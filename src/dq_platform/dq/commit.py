@@ -77,9 +77,11 @@ def write_rows(
 ) -> list[str]:
     """Processed (or quarantine) rows in input order with Glue's outcome columns, the way each engine
     writes fastest (its declared capabilities): compact outcome codes expanded once per distinct pattern,
-    and the ordering left to an engine that can avoid a global sort (Spark). `row_outcomes`: the processed
+    and the ordering left to an engine that can avoid a global sort (Spark; DuckDB for processed rows, which
+    come out of its row pass in input order). `row_outcomes`: the processed
     rows' shape (`schema.ROW_OUTCOME_SHAPES`); quarantine rows always get all four columns."""
-    orders = engine.orders_output
+    presorted = not quarantined and engine.keeps_input_order  # processed rows never have a parse error
+    orders = engine.orders_output or presorted
     order_by = ROW_ID if orders else None
     transform: OutcomeColumns | None = None
     full = full_rule_lists(quarantined, row_outcomes)
@@ -90,7 +92,7 @@ def write_rows(
         sql = ev.compiled.output_sql(
             "evaluated", ev.errored, quarantined, ordered=not orders, row_outcomes="full" if full else "compact"
         )
-    return engine.write_parquet(sql, directory, stem, rows, transform=transform, order_by=order_by)
+    return engine.write_parquet(sql, directory, stem, rows, transform=transform, order_by=order_by, presorted=presorted)
 
 
 def staging_root(outputs: RunOutputs, run_id: str) -> Path:

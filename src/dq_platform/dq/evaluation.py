@@ -113,7 +113,7 @@ def evaluate_compiled(engine: Engine, compiled: CompiledRuleset) -> Evaluation:
     node_errors, scalars = _validate(engine, compiled)
     errored_top = _errored_tops(compiled, node_errors)
     errored = set(errored_top)
-    engine.materialize("evaluated", compiled.evaluated_sql("parsed", errored))
+    engine.row_pass("evaluated", "parsed", compiled, errored)
     values = engine.query_row(compiled.metrics_sql("evaluated", errored))
     values.update(scalars)
     outcomes = [_outcome(top, values, errored_top.get(top.node.idx)) for top in compiled.rules]

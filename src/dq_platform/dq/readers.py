@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -53,15 +54,31 @@ class InputError(Exception):
     """An input location cannot be read at all (missing file, unknown format); names the location."""
 
 
+# hashlib releases the GIL on large inputs: each file is hashed on this thread while it is parsed
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dq-input-sha256")
+
+
+_TYPERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dq-typing")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass
 class InputFile:
     name: str  # file name recorded in `_source`
     fmt: str  # csv | jsonl
     data: bytes
+    _digest: Future[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._digest = _HASHER.submit(_sha256, self.data)
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        """The content hash that names a run's outputs (computed in the background from creation)."""
+        return self._digest.result()
 
 
 @dataclass
@@ -445,10 +462,13 @@ def _assemble(raw: _Raw, name: str, schema: RecordSchema, had_bad_utf8: bool) ->
     if missing and raw.has_header and (n or raw.bad):
         errors = _join_errors(errors, pa.repeat(pa.scalar(f"missing column: {', '.join(missing)}"), n))
     out: dict[str, pa.Array] = {}
+    present = [c for c in schema.columns if c.name in raw.columns]
+    # pyarrow's kernels run on one core each and release the GIL: columns are typed side by side
+    typed_columns = _TYPERS.map(lambda c: _type_column(c.name, raw.strings.column(c.name), c.type), present)
+    by_name = {c.name: result for c, result in zip(present, typed_columns, strict=True)}
     for col in schema.columns:
-        if col.name in raw.columns:
-            arr = raw.strings.column(col.name)  # chunked: typed chunk by chunk, no copy
-            typed, errs = _type_column(col.name, arr, col.type)
+        if col.name in by_name:
+            typed, errs = by_name[col.name]
             out[col.name] = typed
             if errs is not None:
                 errors = _join_errors(errors, errs)

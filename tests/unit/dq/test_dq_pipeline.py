@@ -259,10 +259,50 @@ def test_engines_declare_their_capabilities(tmp_path: Path) -> None:
     from dq_platform.dq.engines.spark_engine import SparkEngine
 
     for cls in (DuckDBEngine, SparkEngine):
-        assert {type(getattr(cls, c)) for c in ("batch_transforms", "orders_output", "remote_staging")} == {bool}
+        flags = ("batch_transforms", "orders_output", "remote_staging", "keeps_input_order")
+        assert {type(getattr(cls, c)) for c in flags} == {bool}
         assert callable(cls.lock_down)
     engine = DuckDBEngine()
     engine.load("t", pa.table({"_row_id": [3, 1, 2]}), tmp_path)
     (path,) = engine.write_parquet("SELECT _row_id FROM t", tmp_path / "out", "part", 3, order_by="_row_id")
     assert pq.read_table(path).column("_row_id").to_pylist() == [1, 2, 3]
     engine.close()
+
+
+def test_duckdb_presorted_write_checks_the_order_and_splits_large_outputs(tmp_path: Path) -> None:
+    """`presorted` skips the sort only while the rows really come in order: a table out of order is
+    written sorted all the same; a large ordered output is cut into contiguous parts, in file-name order."""
+    import pyarrow as pa
+
+    engine = DuckDBEngine()
+    engine.load("shuffled", pa.table({"_row_id": [2, 0, 1], "v": ["c", "a", "b"]}), tmp_path)
+    paths = engine.write_parquet(
+        "SELECT * FROM shuffled", tmp_path / "s", "part", 3, order_by="_row_id", presorted=True
+    )
+    assert [pq.read_table(p).column("v").to_pylist() for p in paths] == [["a", "b", "c"]]
+    n = 600_000
+    engine.load("big", pa.table({"_row_id": pa.array(range(n), pa.int64())}), tmp_path)
+    paths = engine.write_parquet(
+        "SELECT * FROM big WHERE _row_id % 10 <> 3", tmp_path / "b", "part", n, order_by="_row_id", presorted=True
+    )
+    assert [Path(p).name for p in paths] == ["part-00000.parquet", "part-00001.parquet"]
+    ids = [i for p in paths for i in pq.read_table(p).column("_row_id").to_pylist()]
+    assert ids == [i for i in range(n) if i % 10 != 3]
+    engine.close()
+
+
+def test_duckdb_row_pass_keeps_one_copy_in_input_order(tmp_path: Path) -> None:
+    """The row pass adds the statuses to the input's own Arrow table (rows in input order, malformed rows
+    after the good ones), so processed rows need no sort; outputs are in `_row_id` order either way."""
+    src = tmp_path / "in.csv"
+    write_records(src, generate_records(300, seed=5, defect_rate=0.2), "csv", malformed_lines=3, seed=5)
+    engine = DuckDBEngine()
+    out = tmp_path / "out"
+    outputs = RunOutputs(str(out / "processed"), str(out / "quarantine"), str(out / "results.json"))
+    res = run(RULESET, "contracts", [src], outputs, engine, now=NOW, ingest_date=DAY).results
+    assert engine.keeps_input_order
+    assert res["rows_in"] == res["rows_processed"] + res["rows_quarantined"] == 303
+    for kind in ("processed", "quarantine"):
+        ids = [r["_row_id"] for r in _rows(out / kind)]
+        assert ids
+        assert ids == sorted(ids)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from dq_platform.dq.compiler.model import SOURCE_TOKEN, Node, TopRule
 from dq_platform.dq.dialect import Dialect
-from dq_platform.dq.schema import PARSE_ERROR, full_rule_lists
+from dq_platform.dq.schema import PARSE_ERROR, ROW_ID, full_rule_lists
 
 # row-status codes (coded_output_sql): base-3 digits per rule, 39 rules per BIGINT column
 CODE_COLUMN = "_dq_code"
@@ -64,7 +64,18 @@ class CompiledRuleset:
         return cols
 
     def evaluated_sql(self, source: str, errored: set[int]) -> str:
-        cols = ["p.*"]
+        """The row pass: every column of `source` plus each active rule's helpers and row status."""
+        return self._row_pass(source, errored, "p.*")
+
+    def status_sql(self, source: str, errored: set[int]) -> str:
+        """The row pass without the data: `_row_id`, the helpers and the row statuses, in `_row_id` order.
+
+        Why: an engine that can line these up with the rows it already holds (`Engine.attaches_statuses`)
+        keeps one copy of the data instead of materialising every column again."""
+        return self._row_pass(source, errored, f"p.{ROW_ID}") + f" ORDER BY {ROW_ID}"
+
+    def _row_pass(self, source: str, errored: set[int], keep: str) -> str:
+        cols = [keep]
         nodes = self.active(errored)
         for node in nodes:
             cols.extend(f"{expr} AS {name}" for name, expr in node.helpers.items())

@@ -10,6 +10,7 @@ import pyarrow as pa
 from dq_platform.dq.dialect import Dialect
 
 if TYPE_CHECKING:
+    from dq_platform.dq.compiler import CompiledRuleset
     from dq_platform.dq.outcomes import OutcomeColumns
 
 
@@ -30,7 +31,9 @@ class Engine(Protocol):
       `CompiledRuleset.coded_output_sql`, expanded per distinct pattern by `OutcomeColumns`);
     - `orders_output`: `write_parquet` orders the rows by `order_by` itself (the query has no ORDER BY);
     - `remote_staging`: `write_parquet` can write to a remote (s3://) staging prefix, from which the
-      pipeline fetches the files into its local staging to count them before publishing.
+      pipeline fetches the files into its local staging to count them before publishing;
+    - `keeps_input_order` (known once `row_pass` ran): a query over the row pass without ORDER BY returns
+      the rows without a parse error in `_row_id` order (the processed rows then need no sort).
     """
 
     name: str
@@ -38,6 +41,7 @@ class Engine(Protocol):
     batch_transforms: bool
     orders_output: bool
     remote_staging: bool
+    keeps_input_order: bool
 
     def load(self, view: str, table: pa.Table, staging: Path) -> None:
         """Expose `table` as `view` (Spark reads it from Parquet staged under `staging`)."""
@@ -51,8 +55,9 @@ class Engine(Protocol):
 
     def create_view(self, view: str, sql: str) -> None: ...
 
-    def materialize(self, view: str, sql: str) -> None:
-        """Run `sql` once and keep the result as `view` for the following queries."""
+    def row_pass(self, view: str, source: str, compiled: CompiledRuleset, errored: set[int]) -> None:
+        """Evaluate every active rule's row status over `source` once and keep the rows with their statuses
+        as `view` (`CompiledRuleset.evaluated_sql`'s columns) for the aggregates and the outputs."""
 
     def query_row(self, sql: str) -> dict[str, Any]: ...
 
@@ -66,10 +71,13 @@ class Engine(Protocol):
         rows: int | None = None,
         transform: OutcomeColumns | None = None,
         order_by: str | None = None,
+        presorted: bool = False,
     ) -> list[str]:
         """Write the query result as Parquet files `stem-NNNNN.parquet` in `directory`; returns their paths.
 
         `rows`: the rows expected (sizes the files); `transform`: see `batch_transforms`; `order_by`: the
-        column to order by (engines that do not declare `orders_output` get an ordered query instead)."""
+        column to order by (engines that do not declare `orders_output` get an ordered query instead);
+        `presorted`: the unordered query already returns the rows in `order_by` order
+        (`keeps_input_order`): an engine may then skip the sort, checking the order as it writes."""
 
     def close(self) -> None: ...

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dq_platform.dq.compiler import CompiledRuleset
 from dq_platform.dq.dialect import DUCKDB
 from dq_platform.dq.engines.base import short_error
 from dq_platform.dq.outcomes import OutcomeColumns
+from dq_platform.dq.schema import PARSE_ERROR, ROW_ID
 
 _BATCH_ROWS = 128 * 1024
+_ROWS_PER_PART = 256 * 1024  # presorted outputs above this are split into parts encoded in parallel
+_WRITERS = 2  # parts at most: this project's reference machine has 2 cores
 
 
 def _unchanged(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -25,8 +31,9 @@ class DuckDBEngine:
     name = "duckdb"
     dialect = DUCKDB
     batch_transforms = True  # write_parquet takes a per-batch Arrow transform
-    orders_output = False  # the query orders the rows (ORDER BY _row_id)
+    orders_output = False  # the query orders the rows (ORDER BY _row_id), unless `presorted`
     remote_staging = False  # writes local files only (through pyarrow)
+    keeps_input_order = False  # until row_pass has checked the input's physical order
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
         self.con = duckdb.connect(":memory:")
@@ -56,8 +63,28 @@ class DuckDBEngine:
     def create_view(self, view: str, sql: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {sql}")
 
-    def materialize(self, view: str, sql: str) -> None:
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS {sql}")
+    def row_pass(self, view: str, source: str, compiled: CompiledRuleset, errored: set[int]) -> None:
+        """The statuses alone (`status_sql`: `_row_id` order) lined up with `source`'s Arrow rows by `take`,
+        and `source`'s table with those columns added registered as `view`: the data stays one zero-copy
+        Arrow table in the input's physical order instead of being copied into a DuckDB table.
+
+        Anything but exactly one status row per input row (a join that multiplied or dropped rows) falls
+        back to materialising the full row pass, so that the record check sees the rows the query made."""
+        table = self._tables.get(source)
+        statuses = self.con.sql(compiled.status_sql(source, errored)).to_arrow_table()
+        n = statuses.num_rows
+        ids = statuses.column(ROW_ID).to_numpy()
+        if table is None or table.num_rows != n or not np.array_equal(ids, np.arange(n, dtype=ids.dtype)):
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS {compiled.evaluated_sql(source, errored)}")
+            self.keeps_input_order = False
+            return
+        aligned = statuses.take(table.column(ROW_ID))
+        out = table
+        for name in statuses.column_names[1:]:
+            out = out.append_column(name, aligned.column(name))
+        self._tables[view] = out
+        self.con.register(view, out)
+        self.keeps_input_order = _ordered_without_parse_errors(table)
 
     def query_row(self, sql: str) -> dict[str, Any]:
         rel = self.con.sql(sql)
@@ -75,34 +102,113 @@ class DuckDBEngine:
         rows: int | None = None,
         transform: OutcomeColumns | None = None,
         order_by: str | None = None,
+        presorted: bool = False,
     ) -> list[str]:
-        """Stream the (ordered) query result through `transform` into one zstd Parquet file.
+        """Stream the (ordered) query result through `transform` into zstd Parquet files.
 
-        The Arrow schema is not stored: dictionary-encoded rule lists are written as Parquet dictionary
-        pages (cheap) and read back as plain strings, the same as Spark's output. (Splitting large outputs
-        into files encoded in parallel was measured: no gain on 2 cores, so one file.)
+        `presorted` (the processed rows, `keeps_input_order`): no sort; large outputs are cut into
+        contiguous `order_by` ranges, each encoded by its own thread (pyarrow's writer encodes on one
+        core), and each batch's order is checked as it is written: rows out of order (DuckDB scanning the
+        Arrow table out of insertion order) restart the write sorted. The Arrow schema is not stored:
+        dictionary-encoded rule lists are written as Parquet dictionary pages (cheap) and read back as plain
+        strings, the same as Spark's output.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{stem}-00000.parquet"
-        if order_by is not None:
-            sql = f"SELECT * FROM ({sql}) ORDER BY {order_by}"  # noqa: S608 - compiled SQL and a column name
-        reader = self.con.sql(sql).to_arrow_reader(_BATCH_ROWS)
+        for old in directory.glob(f"{stem}-*.parquet"):
+            old.unlink()
         convert: Callable[[pa.RecordBatch], pa.RecordBatch] = transform or _unchanged
-        writer: pq.ParquetWriter | None = None
+        if order_by is None or not presorted:
+            if order_by is not None:
+                sql = f"SELECT * FROM ({sql}) ORDER BY {order_by}"  # noqa: S608 - compiled SQL and a column name
+            return [_write(self.con, sql, directory / f"{stem}-00000.parquet", convert, None)]
         try:
-            for batch in reader:
-                out = convert(batch)
-                if writer is None:
-                    writer = pq.ParquetWriter(path, out.schema, compression="zstd", store_schema=False)
-                writer.write_batch(out)
-            if writer is None:
-                empty = convert(pa.RecordBatch.from_pylist([], schema=reader.schema))
-                writer = pq.ParquetWriter(path, empty.schema, compression="zstd", store_schema=False)
-        finally:
-            if writer is not None:
-                writer.close()
-        return [str(path)]
+            return self._write_presorted(sql, directory, stem, rows, convert, order_by)
+        except _OutOfOrderError:
+            for old in directory.glob(f"{stem}-*.parquet"):
+                old.unlink()
+            return self.write_parquet(sql, directory, stem, rows, transform, order_by, presorted=False)
+
+    def _write_presorted(
+        self,
+        sql: str,
+        directory: Path,
+        stem: str,
+        rows: int | None,
+        convert: Callable[[pa.RecordBatch], pa.RecordBatch],
+        order_by: str,
+    ) -> list[str]:
+        parts = max(1, min(_WRITERS, -(-(rows or 0) // _ROWS_PER_PART)))
+        if parts == 1:
+            return [_write(self.con, sql, directory / f"{stem}-00000.parquet", convert, order_by)]
+        ((low, high),) = self.query_rows(f"SELECT min({order_by}), max({order_by}) FROM ({sql})")  # noqa: S608
+        cuts = [int(low) + (int(high) + 1 - int(low)) * k // parts for k in range(parts + 1)]
+        jobs = [
+            (
+                f"SELECT * FROM ({sql}) WHERE {order_by} >= {cuts[k]} AND {order_by} < {cuts[k + 1]}",  # noqa: S608
+                directory / f"{stem}-{k:05d}.parquet",
+            )
+            for k in range(parts)
+        ]
+
+        def write_part(job: tuple[str, Path]) -> str:
+            cursor = self.con.cursor()  # its own connection to the same database: registered views are per connection
+            try:
+                for name, table in self._tables.items():
+                    cursor.register(name, table)
+                return _write(cursor, job[0], job[1], convert, order_by)
+            finally:
+                cursor.close()
+
+        with ThreadPoolExecutor(max_workers=parts) as pool:
+            return list(pool.map(write_part, jobs))
 
     def close(self) -> None:
         self.con.close()
+
+
+class _OutOfOrderError(Exception):
+    """A presorted write met a row out of `order_by` order."""
+
+
+def _ordered_without_parse_errors(table: pa.Table) -> bool:
+    """The rows without a parse error are in `_row_id` order physically (the readers keep each file's
+    well-formed records in record order and append its malformed ones after them)."""
+    if PARSE_ERROR not in table.column_names:
+        return False
+    ids = table.column(ROW_ID).to_numpy()
+    clean = ids[table.column(PARSE_ERROR).is_null().to_numpy(zero_copy_only=False)]
+    return bool(clean.size < 2 or (np.diff(clean) > 0).all())
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    path: Path,
+    convert: Callable[[pa.RecordBatch], pa.RecordBatch],
+    check_order: str | None,
+) -> str:
+    """One Parquet file from the query's batches; `check_order`: raise `_OutOfOrderError` unless that column
+    ascends strictly across the whole file."""
+    reader = con.sql(sql).to_arrow_reader(_BATCH_ROWS)
+    writer: pq.ParquetWriter | None = None
+    last: int | None = None
+    try:
+        for batch in reader:
+            if check_order is not None and batch.num_rows:
+                ids = batch.column(check_order).to_numpy()
+                if (last is not None and ids[0] <= last) or (np.diff(ids) <= 0).any():
+                    raise _OutOfOrderError(check_order)
+                last = int(ids[-1])
+            out = convert(batch)
+            if writer is None:
+                writer = pq.ParquetWriter(path, out.schema, compression="zstd", store_schema=False)
+            writer.write_batch(out)
+        if writer is None:
+            empty = convert(pa.RecordBatch.from_pylist([], schema=reader.schema))
+            writer = pq.ParquetWriter(path, empty.schema, compression="zstd", store_schema=False)
+    finally:
+        reader.close()  # an abandoned result would block the connection's next query
+        if writer is not None:
+            writer.close()
+    return str(path)

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dq_platform.dq.compiler import PARSE_FLAG
+from dq_platform.dq.compiler import PARSE_FLAG, CompiledRuleset
 from dq_platform.dq.dialect import SPARK
 from dq_platform.dq.engines.base import short_error
 from dq_platform.dq.outcomes import OutcomeColumns
@@ -50,6 +50,7 @@ class SparkEngine:
     orders_output = True  # write_parquet(order_by=...) orders rows itself
     batch_transforms = True  # write_parquet(transform=...) expands outcome codes per distinct pattern
     remote_staging = True  # executors write to an s3:// staging prefix directly (the Glue job)
+    keeps_input_order = False  # not needed: write_parquet orders by itself (orders_output)
 
     def __init__(self, spark: Any = None) -> None:
         self.spark = spark if spark is not None else local_spark_session()
@@ -85,7 +86,7 @@ class SparkEngine:
     def create_view(self, view: str, sql: str) -> None:
         self.spark.sql(sql).createOrReplaceTempView(view)
 
-    def materialize(self, view: str, sql: str) -> None:
+    def row_pass(self, view: str, source: str, compiled: CompiledRuleset, errored: set[int]) -> None:
         """Evaluate once and cache: the aggregates and both outputs read the cache, not the input.
 
         The cache is built uncompressed (the setting is read when the cache is defined, then restored):
@@ -94,7 +95,7 @@ class SparkEngine:
         before = self.spark.conf.get(key, "true")
         self.spark.conf.set(key, "false")
         try:
-            df = self.spark.sql(sql).persist()
+            df = self.spark.sql(compiled.evaluated_sql(source, errored)).persist()
         finally:
             self.spark.conf.set(key, before)
         self._cached.append(df)
@@ -163,9 +164,11 @@ class SparkEngine:
         rows: int | None = None,
         transform: OutcomeColumns | None = None,
         order_by: str | None = None,
+        presorted: bool = False,
     ) -> list[str]:
         """Output in few files renamed to stable names (Spark's own part names are random). `order_by`: the
-        engine orders the rows itself (`sql` has no ORDER BY), avoiding a global sort when it can.
+        engine orders the rows itself (`sql` has no ORDER BY), avoiding a global sort when it can (it finds
+        out itself whether the rows are in order, so `presorted` is not needed).
         `transform`: `sql` returns outcome codes (`coded_output_sql`), expanded here per distinct pattern.
 
         `directory` may be an s3:// prefix (the Glue job): executors write there directly, then the parts
