@@ -70,22 +70,35 @@ class InputFile:
     name: str  # file name recorded in `_source`
     fmt: str  # csv | jsonl
     data: bytes
-    _digest: Future[str] = field(init=False, repr=False, compare=False)
+    digest: Future[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._digest = _HASHER.submit(_sha256, self.data)
+        self.digest = _HASHER.submit(_sha256, self.data)
 
     @property
     def sha256(self) -> str:
         """The content hash that names a run's outputs (computed in the background from creation)."""
-        return self._digest.result()
+        return self.digest.result()
+
+
+@dataclass(frozen=True)
+class ReadFile:
+    """What a parsed input keeps of a file: its name and content hash, not its bytes (released once
+    parsed: at 5M rows they are ~1.9 GB)."""
+
+    name: str
+    digest: Future[str] = field(repr=False, compare=False)
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.result()
 
 
 @dataclass
 class ParsedInput:
     table: pa.Table
     source_columns: list[str]
-    files: list[InputFile] = field(default_factory=list)
+    files: list[ReadFile] = field(default_factory=list)
     counts: list[FileCount] = field(default_factory=list)
     max_record_lines: int = DEFAULT_MAX_RECORD_LINES
 
@@ -191,25 +204,50 @@ def _csv_header(line: bytes) -> list[str]:
     return header
 
 
-def _bulk(idx: ByteIndex, recs: Records) -> pa.Buffer:
+class _Pieces(io.RawIOBase):
+    """Byte ranges of the input read as one stream: pyarrow parses them without a joined second copy."""
+
+    def __init__(self, pieces: list[memoryview]) -> None:
+        super().__init__()
+        self._pieces, self._k, self._offset = pieces, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        n = 0
+        while n < len(out) and self._k < len(self._pieces):
+            piece = self._pieces[self._k]
+            take = min(len(out) - n, len(piece) - self._offset)
+            out[n : n + take] = piece[self._offset : self._offset + take]
+            n += take
+            self._offset += take
+            if self._offset == len(piece):
+                self._k, self._offset = self._k + 1, 0
+        return n
+
+
+def _bulk(idx: ByteIndex, recs: Records) -> Any:
     """The records pyarrow parses: the input after its header, less the malformed lines (which pyarrow
-    would read as the start of a value running into the next lines). Zero-copy when nothing is cut."""
-    whole = pa.py_buffer(idx.data)
+    would read as the start of a value running into the next lines). Never a copy of the input: a
+    zero-copy slice when nothing is cut, else the ranges between the cuts read as one stream."""
     cut = recs.first[recs.unterminated].tolist()
     if not cut:
         start = int(idx.starts[1]) if idx.n_lines > 1 else len(idx.data)
-        return whole.slice(start)
-    pieces: list[bytes] = []
+        return pa.BufferReader(pa.py_buffer(idx.data).slice(start))
+    whole = memoryview(idx.data)
+    pieces: list[memoryview] = []
     pos = int(idx.starts[1])
     for line in cut:
-        pieces.append(idx.data[pos : int(idx.starts[line])])
+        pieces.append(whole[pos : int(idx.starts[line])])
         pos = int(idx.starts[line + 1]) if line + 1 < idx.n_lines else len(idx.data)
-    pieces.append(idx.data[pos:])
-    return pa.py_buffer(b"".join(pieces))
+    pieces.append(whole[pos:])
+    return _Pieces([p for p in pieces if len(p)])
 
 
 def _pyarrow_csv(
-    bulk: pa.Buffer, width: int, multiline: bool, threads: bool = True
+    bulk: Any, width: int, multiline: bool, threads: bool = True
 ) -> tuple[pa.Table, list[tuple[Any, str, str]]]:
     """Parse well-bounded records; rows with the wrong number of fields come back as (number, reason,
     text) (`number`: the row's position, 1-based, only when read without threads)."""
@@ -223,7 +261,7 @@ def _pyarrow_csv(
     names = [f"c{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(bulk),
+            bulk,
             read_options=pacsv.ReadOptions(use_threads=threads, block_size=1 << 24, column_names=names),
             parse_options=pacsv.ParseOptions(newlines_in_values=multiline, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
@@ -571,7 +609,8 @@ def parse_files(
         ids[offset + order] = np.arange(offset, offset + t.num_rows, dtype=np.int64)
         offset += t.num_rows
     table = table.add_column(0, ROW_ID, pa.array(ids))
-    return ParsedInput(table, source_columns, list(files), counts, max_record_lines)
+    read = [ReadFile(f.name, f.digest) for f in files]
+    return ParsedInput(table, source_columns, read, counts, max_record_lines)
 
 
 def read_inputs(
