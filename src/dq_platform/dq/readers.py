@@ -54,10 +54,9 @@ class InputError(Exception):
     """An input location cannot be read at all (missing file, unknown format); names the location."""
 
 
-# hashlib releases the GIL on large inputs: each file is hashed on this thread while it is parsed
+# hashlib and pyarrow's kernels release the GIL: each file is hashed on its own thread while it is parsed,
+# and its columns are typed two at a time
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dq-input-sha256")
-
-
 _TYPERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dq-typing")
 
 
@@ -70,15 +69,10 @@ class InputFile:
     name: str  # file name recorded in `_source`
     fmt: str  # csv | jsonl
     data: bytes
-    digest: Future[str] = field(init=False, repr=False, compare=False)
+    digest: Future[str] = field(init=False, repr=False, compare=False)  # sha256, hashed from creation on
 
     def __post_init__(self) -> None:
         self.digest = _HASHER.submit(_sha256, self.data)
-
-    @property
-    def sha256(self) -> str:
-        """The content hash that names a run's outputs (computed in the background from creation)."""
-        return self.digest.result()
 
 
 @dataclass(frozen=True)
@@ -91,6 +85,7 @@ class ReadFile:
 
     @property
     def sha256(self) -> str:
+        """The content hash that names a run's outputs."""
         return self.digest.result()
 
 
@@ -501,7 +496,6 @@ def _assemble(raw: _Raw, name: str, schema: RecordSchema, had_bad_utf8: bool) ->
         errors = _join_errors(errors, pa.repeat(pa.scalar(f"missing column: {', '.join(missing)}"), n))
     out: dict[str, pa.Array] = {}
     present = [c for c in schema.columns if c.name in raw.columns]
-    # pyarrow's kernels run on one core each and release the GIL: columns are typed side by side
     typed_columns = _TYPERS.map(lambda c: _type_column(c.name, raw.strings.column(c.name), c.type), present)
     by_name = {c.name: result for c, result in zip(present, typed_columns, strict=True)}
     for col in schema.columns:

@@ -70,7 +70,7 @@ class CompiledRuleset:
     def status_sql(self, source: str, errored: set[int]) -> str:
         """The row pass without the data: `_row_id`, the helpers and the row statuses, in `_row_id` order.
 
-        Why: an engine that can line these up with the rows it already holds (`Engine.attaches_statuses`)
+        Why: an engine that can line these up with the rows it already holds (DuckDB's `row_pass`)
         keeps one copy of the data instead of materialising every column again."""
         return self._row_pass(source, errored, f"p.{ROW_ID}") + f" ORDER BY {ROW_ID}"
 

@@ -124,9 +124,7 @@ class DuckDBEngine:
             return [_write(self.con, sql, directory / f"{stem}-00000.parquet", convert, None)]
         try:
             return self._write_presorted(sql, directory, stem, rows, convert, order_by)
-        except _OutOfOrderError:
-            for old in directory.glob(f"{stem}-*.parquet"):
-                old.unlink()
+        except _OutOfOrderError:  # the sorted write below clears the partial files first
             return self.write_parquet(sql, directory, stem, rows, transform, order_by, presorted=False)
 
     def _write_presorted(
