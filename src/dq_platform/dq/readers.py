@@ -18,7 +18,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -64,15 +64,48 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# CSV is parsed in windows of about this many bytes: the input is never held whole, only the table it
+# becomes (at 5M rows the bytes are ~1.9 GB, as much again as the table)
+WINDOW_BYTES = 32 << 20
+
+
 @dataclass
 class InputFile:
+    """One input: its bytes (an S3 object, a test's data) or a local file read window by window."""
+
     name: str  # file name recorded in `_source`
     fmt: str  # csv | jsonl
-    data: bytes
-    digest: Future[str] = field(init=False, repr=False, compare=False)  # sha256, hashed from creation on
+    data: bytes | None = None
+    path: Path | None = None
+    # sha256 of the bytes: hashed from creation on (`data`), or block by block as `blocks` reads them
+    digest: Future[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.digest = _HASHER.submit(_sha256, self.data)
+        if self.data is None and self.path is None:
+            raise ValueError("an input file needs its data or its path")
+        if self.data is not None:
+            self.digest = _HASHER.submit(_sha256, self.data)
+
+    def blocks(self, size: int) -> Iterator[bytes]:
+        """The bytes in blocks of `size` (the last shorter); a file's hash is complete once all are read."""
+        if self.data is not None:
+            for start in range(0, len(self.data), size):
+                yield self.data[start : start + size]
+            return
+        assert self.path is not None
+        hasher = hashlib.sha256()
+        try:
+            handle = self.path.open("rb")
+        except OSError as exc:
+            raise InputError(f"{self.path}: input could not be read ({exc.strerror})") from exc
+        with handle:
+            while block := handle.read(size):
+                _HASHER.submit(hasher.update, block)  # one thread, in order
+                yield block
+        self.digest = _HASHER.submit(hasher.hexdigest)
+
+    def read_all(self) -> bytes:
+        return self.data if self.data is not None else b"".join(self.blocks(WINDOW_BYTES))
 
 
 @dataclass(frozen=True)
@@ -142,9 +175,9 @@ def load_input_files(locations: Sequence[str | Path]) -> list[InputFile]:
             found = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(CSV_SUFFIXES + JSONL_SUFFIXES)
             )
-            files.extend(InputFile(p.name, _format_of(p.name), p.read_bytes()) for p in found)
+            files.extend(InputFile(p.name, _format_of(p.name), path=p) for p in found)
         elif path.is_file():
-            files.append(InputFile(path.name, _format_of(path.name), path.read_bytes()))
+            files.append(InputFile(path.name, _format_of(path.name), path=path))
         else:
             raise InputError(f"{path}: input not found")
     return files
@@ -173,19 +206,30 @@ def _empty_raw() -> _Raw:
     return _Raw([], pa.table({}), none, none, [])
 
 
-def _decode(data: bytes) -> tuple[bytes, bool]:
-    """UTF-8 bytes without BOM; invalid sequences replaced (and flagged) rather than failing the file.
+def _decode(data: bytes, bom: bool = True) -> tuple[bytes, bool]:
+    """UTF-8 bytes without BOM (`bom`: at the start of a file); invalid sequences replaced (and flagged)
+    rather than failing the file.
 
     Replacement never touches ASCII bytes, so line ends, quotes and delimiters stay where they were."""
-    if data.startswith(b"\xef\xbb\xbf"):
+    if bom and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if data.isascii():  # the common case, checked ~10x faster than a full decode
         return data, False
+    if _valid_utf8(data):
+        return data, False
+    return data.decode("utf-8", errors="replace").encode("utf-8"), True
+
+
+def _valid_utf8(data: bytes) -> bool:
+    """Arrow's UTF-8 check over the bytes in place (a Python decode would build a str as large as the
+    input, or up to four times larger)."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("utf-8", errors="replace").encode("utf-8"), True
-    return data, False
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _csv_header(line: bytes) -> list[str]:
@@ -223,17 +267,18 @@ class _Pieces(io.RawIOBase):
         return n
 
 
-def _bulk(idx: ByteIndex, recs: Records) -> Any:
+def _bulk(idx: ByteIndex, recs: Records, header: bool) -> Any:
     """The records pyarrow parses: the input after its header, less the malformed lines (which pyarrow
     would read as the start of a value running into the next lines). Never a copy of the input: a
     zero-copy slice when nothing is cut, else the ranges between the cuts read as one stream."""
     cut = recs.first[recs.unterminated].tolist()
+    first = 1 if header else 0
     if not cut:
-        start = int(idx.starts[1]) if idx.n_lines > 1 else len(idx.data)
+        start = int(idx.starts[first]) if idx.n_lines > first else len(idx.data)
         return pa.BufferReader(pa.py_buffer(idx.data).slice(start))
     whole = memoryview(idx.data)
     pieces: list[memoryview] = []
-    pos = int(idx.starts[1])
+    pos = int(idx.starts[first])
     for line in cut:
         pieces.append(whole[pos : int(idx.starts[line])])
         pos = int(idx.starts[line + 1]) if line + 1 < idx.n_lines else len(idx.data)
@@ -315,40 +360,116 @@ def _parse_one_by_one(
     return pa.table(columns), bad_pos, reasons
 
 
-def _read_csv(data: bytes, max_lines: int) -> _Raw:
-    if not data[:4096].strip() and not data.strip():
-        return _empty_raw()
-    idx = ByteIndex.build(data)
-    header = _csv_header(idx.text(0))
+@dataclass(frozen=True)
+class _Window:
+    """Where one window of a CSV file starts: after `records` records and `lines` physical lines; the
+    first window starts with the header line."""
+
+    records: int = 0
+    lines: int = 0
+
+    @property
+    def header(self) -> bool:
+        return self.lines == 0
+
+
+def _csv_tables(f: InputFile, schema: RecordSchema, max_lines: int) -> tuple[list[pa.Table], list[str], int]:
+    """A CSV file's rows as one table per window of about `WINDOW_BYTES`, its header and its records
+    counted independently.
+
+    A window ends at a line end and is cut after the last record whose first `max_lines` lines it holds:
+    each record is decided from those lines alone (`dq.records`), so the records are the whole file's,
+    and the next window starts at a record start. The lines after the cut are carried into it."""
+    tables: list[pa.Table] = []
+    header: list[str] | None = None
+    counted = 0
+    carry, carry_bad, win = b"", False, _Window()
+    blocks = f.blocks(WINDOW_BYTES)
+    ahead = next(blocks, None)  # one block read ahead: the window that reaches the end is read whole
+    done = ahead is None
+    while not done:
+        block, ahead = ahead, _read_more(blocks, len(carry))
+        done = ahead is None
+        window, rest = carry + (block or b""), b""
+        if not done:
+            cut = window.rfind(b"\n") + 1
+            window, rest = window[:cut], window[cut:]
+        data, bad_utf8 = _decode(window, bom=win.header)
+        bad_utf8 = bad_utf8 or carry_bad
+        if header is None and not data.strip():  # nothing but blank lines yet
+            carry, carry_bad = window + rest, False
+            continue
+        idx = ByteIndex.build(data)
+        columns = header if header is not None else _csv_header(idx.text(0))
+        recs = csv_records(idx, len(columns), max_lines, win.header)
+        lines = idx.n_lines
+        if not done:
+            kept = int(np.count_nonzero(recs.first + max_lines <= lines))
+            if not kept:  # no record decidable yet: read on (the raw bytes, decoded again with the rest)
+                carry, carry_bad = window + rest, carry_bad
+                continue
+            lines = int(recs.last[kept - 1]) + 1
+            carry = data[int(idx.starts[lines]) :] + rest if lines < idx.n_lines else rest
+            idx, recs = idx.head(lines), Records(recs.first[:kept], recs.last[:kept], recs.unterminated[:kept])
+        carry_bad, header = bad_utf8, columns
+        raw = _parse_window(idx, recs, columns, win, max_lines)
+        tables.append(_assemble(raw, f.name, schema, bad_utf8))
+        counted += raw.counted
+        win = _Window(win.records + len(recs), win.lines + lines)
+    return tables, header or [], counted
+
+
+def _read_more(blocks: Iterator[bytes], carried: int) -> bytes | None:
+    """The next block, or None at the end; at least as many bytes as are carried, so that a window
+    carried whole (a record longer than a block) at least doubles instead of being re-read block by block."""
+    block = next(blocks, None)
+    if block is None or carried <= len(block):
+        return block
+    parts = [block]
+    size = len(block)
+    while size < carried and (more := next(blocks, None)) is not None:
+        parts.append(more)
+        size += len(more)
+    return b"".join(parts)
+
+
+def _parse_window(idx: ByteIndex, recs: Records, header: list[str], win: _Window, max_lines: int) -> _Raw:
+    """One window's records as typed-to-be string columns, numbered from where the window starts."""
     width = len(header)
-    recs = csv_records(idx, width, max_lines)
-    counted = count_records(idx, "csv", width, max_lines)
+    counted = count_records(idx, "csv", width, max_lines, win.header)
     keep = ~recs.unterminated
     first, last = recs.first[keep], recs.last[keep]
-    numbers = np.arange(1, len(recs) + 1, dtype=np.int64)
+    numbers = np.arange(1, len(recs) + 1, dtype=np.int64) + win.records
     kept_numbers = numbers[keep]
     multiline = bool((last > first).any())
-    if len(first):
-        table, bad = _pyarrow_csv(_bulk(idx, recs), width, multiline)
+    # pyarrow drops a byte order mark where its input starts: a record starting with U+FEFF is parsed apart
+    bom_first = bool(len(first)) and idx.text(int(first[0])).startswith(b"\xef\xbb\xbf")
+    if len(first) and not bom_first:
+        table, bad = _pyarrow_csv(_bulk(idx, recs, win.header), width, multiline)
     else:  # header only, or nothing but malformed lines (pyarrow: "Empty CSV file")
         table, bad = pa.table({f"c{i}": pa.array([], pa.string()) for i in range(width)}), []
     positions: list[int] | None = None
-    if table.num_rows + len(bad) == len(first):
+    if table.num_rows + len(bad) == len(first) and not bom_first:
         positions = _match_bad_rows(idx, first, last, [b[2] for b in bad]) if bad else []
         if positions is None:  # the same text twice, reported differently: ask pyarrow for row numbers
-            table, bad = _pyarrow_csv(_bulk(idx, recs), width, multiline, threads=False)
+            table, bad = _pyarrow_csv(_bulk(idx, recs, win.header), width, multiline, threads=False)
             if table.num_rows + len(bad) == len(first):
                 positions = [int(b[0]) - 1 for b in bad]
     reasons = [b[1] for b in bad]
     if positions is None:  # pyarrow disagrees with the boundaries: never let it merge or split records
         table, positions, reasons = _parse_one_by_one(idx, first, last, width)
     bad_rows: list[tuple[int, int, str, str]] = [
-        (int(kept_numbers[k]), int(first[k]) + 1, reason, idx.text(int(first[k]), int(last[k])).decode("utf-8"))
+        (
+            int(kept_numbers[k]),
+            int(first[k]) + 1 + win.lines,
+            reason,
+            idx.text(int(first[k]), int(last[k])).decode("utf-8"),
+        )
         for k, reason in zip(positions, reasons, strict=True)
     ]
     for k in np.flatnonzero(recs.unterminated).tolist():
         line = int(recs.first[k])
-        bad_rows.append((k + 1, line + 1, UNTERMINATED, idx.text(line).decode("utf-8")))
+        bad_rows.append((int(numbers[k]), line + 1 + win.lines, UNTERMINATED, idx.text(line).decode("utf-8")))
     bad_rows.sort()
     good = np.ones(len(first), dtype=bool)
     if positions:
@@ -357,7 +478,7 @@ def _read_csv(data: bytes, max_lines: int) -> _Raw:
         header,
         table.rename_columns(header),
         kept_numbers[good],
-        first[good] + 1,
+        first[good] + 1 + win.lines,
         bad_rows,
         source=idx,
         spans=(first[good], last[good]),
@@ -583,14 +704,18 @@ def parse_files(
     source_columns: list[str] = []
     counts: list[FileCount] = []
     for f in files:
-        data, bad_utf8 = _decode(f.data)
-        raw = _read_csv(data, max_record_lines) if f.fmt == "csv" else _read_jsonl(data, schema)
-        for c in raw.columns:
+        if f.fmt == "csv":
+            parts, columns, counted = _csv_tables(f, schema, max_record_lines)
+        else:
+            data, bad_utf8 = _decode(f.read_all())
+            raw = _read_jsonl(data, schema)
+            parts, columns, counted = [_assemble(raw, f.name, schema, bad_utf8)], raw.columns, raw.counted
+        for c in columns:
             if c not in source_columns:
                 source_columns.append(c)
-        table = _assemble(raw, f.name, schema, bad_utf8)
+        table = pa.concat_tables(parts) if parts else _assemble(_empty_raw(), f.name, schema, False)
         tables.append(table)
-        counts.append(FileCount(f.name, table.num_rows, raw.counted))
+        counts.append(FileCount(f.name, table.num_rows, counted))
     if tables:
         table = pa.concat_tables(tables, promote_options="default")
     else:

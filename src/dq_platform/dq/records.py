@@ -74,6 +74,15 @@ class ByteIndex:
         q = byte_positions(buf, QUOTE) if quotes else np.zeros(0, dtype=np.int64)
         return cls(data, buf, starts.astype(np.int64), ends.astype(np.int64), q)
 
+    def head(self, lines: int) -> ByteIndex:
+        """The first `lines` lines alone, as if the input ended after them (with their terminators)."""
+        if lines >= self.n_lines:
+            return self
+        size = int(self.starts[lines])
+        data = self.data[:size]
+        quotes = self.quotes[: int(self.quotes.searchsorted(size))]
+        return ByteIndex(data, self.buf[:size], self.starts[:lines], self.ends[:lines], quotes)
+
     def line_of(self, pos: int) -> int:
         """The line holding byte `pos` (a position inside a line's text or at its end)."""
         return int(self.starts.searchsorted(pos, side="right")) - 1
@@ -163,20 +172,26 @@ def _plain_lines(idx: ByteIndex) -> np.ndarray:
     return plain
 
 
-def csv_records(idx: ByteIndex, width: int, max_lines: int = DEFAULT_MAX_RECORD_LINES) -> Records:
-    """Records after the header (line 0): every non-empty line is one, except where a quoted field that
-    opens on a line closes within `max_lines` lines as a strict record of `width` fields: then those
-    lines are one record. A line whose quote does not close that way is one malformed record."""
+def csv_records(idx: ByteIndex, width: int, max_lines: int = DEFAULT_MAX_RECORD_LINES, header: bool = True) -> Records:
+    """Records after the header (line 0; `header=False`: a window of the input that starts at a record):
+    every non-empty line is one, except where a quoted field that opens on a line closes within
+    `max_lines` lines as a strict record of `width` fields: then those lines are one record. A line whose
+    quote does not close that way is one malformed record.
+
+    Each record is decided from its own first `max_lines` lines, in order from the first: so a window
+    that starts at a record start gives the same records as the whole input, up to its last
+    `max_lines` lines (`readers` reads large files in such windows)."""
     n = idx.n_lines
     nonempty = idx.ends > idx.starts
-    nonempty[:1] = False  # the header
+    if header:
+        nonempty[:1] = False
     lines = np.flatnonzero(nonempty).astype(np.int64)
     special = np.flatnonzero(~_plain_lines(idx) & nonempty)
     if not len(special):
         return Records(lines, lines.copy(), np.zeros(len(lines), dtype=bool))
     joined: dict[int, int] = {}  # first line -> last line of multi-line records
     bad: list[int] = []
-    free = 1  # first line not yet inside a record
+    free = 1 if header else 0  # first line not yet inside a record
     for s in special.tolist():
         if s < free:
             continue

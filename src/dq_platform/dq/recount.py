@@ -56,15 +56,17 @@ def _record_lines(idx: ByteIndex, line: int, width: int, max_lines: int) -> int:
         return lines if lines == 1 or (strict and fields == width) else 1
 
 
-def count_csv(idx: ByteIndex, width: int, max_lines: int) -> int:
-    """Records after the header line, from line ends and global quote parity."""
+def count_csv(idx: ByteIndex, width: int, max_lines: int, header: bool = True) -> int:
+    """Records after the header line (`header=False`: from the first line), from line ends and global
+    quote parity."""
     n = idx.n_lines
-    if n <= 1:
+    start = 1 if header else 0
+    if n <= start:
         return 0
     nonempty = np.concatenate([[0], np.cumsum(idx.ends > idx.starts)])  # nonempty[i] = non-empty lines < i
     q = idx.quotes
     if not len(q):
-        return int(nonempty[n] - nonempty[1])
+        return int(nonempty[n] - nonempty[start])
     buf, size = idx.buf, len(idx.buf)
     before = buf[np.maximum(q - 1, 0)]
     after = buf[np.minimum(q + 1, size - 1)]
@@ -81,7 +83,7 @@ def count_csv(idx: ByteIndex, width: int, max_lines: int) -> int:
     per_line = np.bincount(np.searchsorted(idx.ends, q, side="left"), minlength=n)
     parity_at_end = np.cumsum(per_line) % 2  # of the quotes before each line end
     ends_open = (np.flatnonzero(parity_at_end == 1), np.flatnonzero(parity_at_end == 0))
-    count, line = 0, 1
+    count, line = 0, start
     while line < n:  # each turn: plain one-line records up to the next resync point, then one lexed record
         base = int(q.searchsorted(idx.starts[line]))  # quotes before the line
         b = base % 2
@@ -109,6 +111,7 @@ def count_jsonl(idx: ByteIndex) -> int:
     return int(idx.n_lines - np.count_nonzero(empty) - blank)
 
 
-def count_records(idx: ByteIndex, fmt: str, width: int, max_lines: int) -> int:
-    """Records in one input file (CSV: after its header line), counted from its bytes."""
-    return count_csv(idx, width, max_lines) if fmt == "csv" else count_jsonl(idx)
+def count_records(idx: ByteIndex, fmt: str, width: int, max_lines: int, header: bool = True) -> int:
+    """Records in one input file (CSV: after its header line; `header=False`: a window of a file that
+    starts at a record), counted from its bytes."""
+    return count_csv(idx, width, max_lines, header) if fmt == "csv" else count_jsonl(idx)

@@ -1,0 +1,85 @@
+"""CSV files are read in windows (`readers.WINDOW_BYTES`) so that no input is held whole: the rows, their
+numbers, parse reasons, original text and the independent count must be exactly those of a read of the
+whole file at once, wherever the windows fall."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dq_platform.dq import readers
+from dq_platform.dq.readers import InputFile, ParsedInput, parse_files
+from tests.unit.dq.broken_inputs import CSV_DEFECTS, build
+
+pytestmark = pytest.mark.unit
+
+EXAMPLES = int(os.environ.get("DQP_RECORD_FUZZ_EXAMPLES", "300")) // 3
+WHOLE = 1 << 26  # a window larger than any test input: the file in one piece
+
+
+def _parse(monkeypatch: pytest.MonkeyPatch, window: int, f: InputFile, max_lines: int = 100) -> ParsedInput:
+    monkeypatch.setattr(readers, "WINDOW_BYTES", window)
+    return parse_files([f], max_record_lines=max_lines)
+
+
+def _same(a: ParsedInput, b: ParsedInput) -> None:
+    assert a.table.sort_by("_row_id").to_pylist() == b.table.sort_by("_row_id").to_pylist()
+    assert a.counts == b.counts
+    assert a.source_columns == b.source_columns
+    assert a.content_sha256 == b.content_sha256
+
+
+@pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
+def test_windowed_read_of_a_broken_file_equals_the_whole_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crlf: bool
+) -> None:
+    defects = [(i * 37 % 600, kind) for i, kind in enumerate(CSV_DEFECTS * 4)]
+    broken = build(tmp_path / "in.csv", "csv", 600, defects, seed=3, multiline_every=7, crlf=crlf)
+    whole = _parse(monkeypatch, WHOLE, InputFile("in.csv", "csv", path=broken.path))
+    assert whole.table.num_rows == len(broken.expected) == whole.records_counted
+    for window in (4096, 20_000, 65_536):
+        windowed = _parse(monkeypatch, window, InputFile("in.csv", "csv", path=broken.path))
+        assert windowed.table.column("_line").num_chunks > 1  # it was read in several windows
+        _same(windowed, whole)
+
+
+def test_a_record_longer_than_a_window_is_carried_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    header = (
+        "doc_id,title,counterparty,contract_type,effective_date,expiry_date,value_amount,currency,jurisdiction,text\n"
+    )
+    long_text = "\n".join(f"paragraph {i}, with a comma" for i in range(40))
+    row = f'A{{}},T,P,MSA,2024-01-31,2025-01-31,1,USD,UK,"{long_text}"\n'
+    data = (header + "".join(row.format(i) for i in range(30)) + 'B1,"open\n' + row.format(99)).encode()
+    f = tmp_path / "long.csv"
+    f.write_bytes(data)
+    whole = _parse(monkeypatch, WHOLE, InputFile("long.csv", "csv", path=f), max_lines=50)
+    windowed = _parse(monkeypatch, 700, InputFile("long.csv", "csv", path=f), max_lines=50)
+    _same(windowed, whole)
+    assert whole.table.num_rows == 32
+    assert sorted(whole.table.column("_line").to_pylist())[:3] == [2, 42, 82]
+
+
+PIECES = st.sampled_from(
+    [
+        *(b"a", b"7", b",", b'"', b'""', b',"', b'",', b'"a,b"', b"x,y", b'a"b', b"2024-01-31", b"1.5"),
+        *(b"\n", b"\r", b"\r\n", b"\n\n", b" ", b"\xff", b"\xef\xbb\xbf"),
+    ]
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(PIECES, max_size=120), st.integers(1, 5), st.integers(1, 64), st.booleans())
+def test_random_bytes_read_in_windows_equal_the_whole_read(
+    parts: list[bytes], max_lines: int, window: int, bom: bool
+) -> None:
+    data = (b"\xef\xbb\xbf" if bom else b"") + b"doc_id,effective_date,value_amount\n" + b"".join(parts)
+    with pytest.MonkeyPatch.context() as mp:
+        whole = _parse(mp, WHOLE, InputFile("r.csv", "csv", data), max_lines)
+        windowed = _parse(mp, window, InputFile("r.csv", "csv", data), max_lines)
+    _same(windowed, whole)
+    assert isinstance(windowed.table, pa.Table)
