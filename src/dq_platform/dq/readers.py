@@ -274,14 +274,14 @@ def _bulk(idx: ByteIndex, recs: Records, header: bool) -> Any:
     cut = recs.first[recs.unterminated].tolist()
     first = 1 if header else 0
     if not cut:
-        start = int(idx.starts[first]) if idx.n_lines > first else len(idx.data)
-        return pa.BufferReader(pa.py_buffer(idx.data).slice(start))
-    whole = memoryview(idx.data)
+        start = int(idx.starts[first]) if idx.n_lines > first else idx.size
+        return pa.BufferReader(pa.py_buffer(idx.data).slice(start, idx.size - start))
+    whole = memoryview(idx.data)[: idx.size]
     pieces: list[memoryview] = []
     pos = int(idx.starts[first])
     for line in cut:
         pieces.append(whole[pos : int(idx.starts[line])])
-        pos = int(idx.starts[line + 1]) if line + 1 < idx.n_lines else len(idx.data)
+        pos = int(idx.starts[line + 1]) if line + 1 < idx.n_lines else idx.size
     pieces.append(whole[pos:])
     return _Pieces([p for p in pieces if len(p)])
 

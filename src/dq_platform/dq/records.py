@@ -75,13 +75,20 @@ class ByteIndex:
         return cls(data, buf, starts.astype(np.int64), ends.astype(np.int64), q)
 
     def head(self, lines: int) -> ByteIndex:
-        """The first `lines` lines alone, as if the input ended after them (with their terminators)."""
+        """The first `lines` lines alone, as if the input ended after them (with their terminators).
+
+        The bytes are shared, not copied (a 32 MB window each time): every read of `data` is bounded by
+        the line ends, and `size` is where this index ends."""
         if lines >= self.n_lines:
             return self
         size = int(self.starts[lines])
-        data = self.data[:size]
         quotes = self.quotes[: int(self.quotes.searchsorted(size))]
-        return ByteIndex(data, self.buf[:size], self.starts[:lines], self.ends[:lines], quotes)
+        return ByteIndex(self.data, self.buf[:size], self.starts[:lines], self.ends[:lines], quotes)
+
+    @property
+    def size(self) -> int:
+        """Bytes indexed: `len(data)` unless this is a `head`."""
+        return len(self.buf)
 
     def line_of(self, pos: int) -> int:
         """The line holding byte `pos` (a position inside a line's text or at its end)."""
