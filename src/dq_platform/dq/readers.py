@@ -48,6 +48,7 @@ CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 UNTERMINATED = "malformed CSV record: unterminated quoted field"
+_REPLACEMENT = "\ufffd".encode()  # what `_decode` puts in place of invalid UTF-8
 
 
 class InputError(Exception):
@@ -406,12 +407,15 @@ def _csv_tables(f: InputFile, schema: RecordSchema, max_lines: int) -> tuple[lis
         if not done:
             kept = int(np.count_nonzero(recs.first + max_lines <= lines))
             if not kept:  # no record decidable yet: read on (the raw bytes, decoded again with the rest)
-                carry, carry_bad = window + rest, carry_bad
+                carry = window + rest
                 continue
             lines = int(recs.last[kept - 1]) + 1
             carry = data[int(idx.starts[lines]) :] + rest if lines < idx.n_lines else rest
             idx, recs = idx.head(lines), Records(recs.first[:kept], recs.last[:kept], recs.unterminated[:kept])
-        carry_bad, header = bad_utf8, columns
+        # the carried lines are decoded already: they keep this window's flag only if a replacement is in
+        # them, so one invalid byte flags its own window, not every window after it
+        carry_bad = bad_utf8 and _REPLACEMENT in carry
+        header = columns
         raw = _parse_window(idx, recs, columns, win, max_lines)
         tables.append(_assemble(raw, f.name, schema, bad_utf8))
         counted += raw.counted

@@ -83,3 +83,21 @@ def test_random_bytes_read_in_windows_equal_the_whole_read(
         windowed = _parse(mp, window, InputFile("r.csv", "csv", data), max_lines)
     _same(windowed, whole)
     assert isinstance(windowed.table, pa.Table)
+
+
+def test_invalid_utf8_flags_the_window_that_holds_it_not_the_windows_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    header = b"doc_id,title\n"
+    rows = [b"A%d,plain title\n" % i for i in range(200)]
+    rows[1] = b"A1,bad \xff byte\n"  # invalid UTF-8 in the first window
+    rows[190] = "A190,literal \ufffd in the text\n".encode()  # a real U+FFFD, windows later
+    f = tmp_path / "u.csv"
+    f.write_bytes(header + b"".join(rows))
+    parsed = _parse(monkeypatch, 256, InputFile("u.csv", "csv", path=f), max_lines=2)
+    assert parsed.table.column("_line").num_chunks > 3
+    errors = dict(
+        zip(parsed.table.column("doc_id").to_pylist(), parsed.table.column("_parse_error").to_pylist(), strict=True)
+    )
+    assert "invalid UTF-8 bytes" in errors["A1"]
+    assert "invalid UTF-8 bytes" not in errors["A190"]  # (every row lacks the schema's other columns)
