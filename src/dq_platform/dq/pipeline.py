@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from dq_platform.dq.arrow_memory import arrow_pool
 from dq_platform.dq.commit import (
     RecordCountError,
     RunOutputs,
@@ -138,6 +139,7 @@ def _read(
     return parsed, refs
 
 
+@arrow_pool()  # the run's Arrow buffers from jemalloc: see dq.arrow_memory
 def run(
     ruleset_text: str,
     ruleset_name: str,

@@ -64,23 +64,24 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {sql}")
 
     def row_pass(self, view: str, source: str, compiled: CompiledRuleset, errored: set[int]) -> None:
-        """The statuses alone (`status_sql`: `_row_id` order) lined up with `source`'s Arrow rows by `take`,
-        and `source`'s table with those columns added registered as `view`: the data stays one zero-copy
-        Arrow table in the input's physical order instead of being copied into a DuckDB table.
+        """The statuses alone (`status_sql`, in whatever order the query makes them) lined up with `source`'s
+        Arrow rows by one `take`, and `source`'s table with those columns added registered as `view`: the
+        data stays one zero-copy Arrow table in the input's physical order instead of being copied into a
+        DuckDB table.
 
         Anything but exactly one status row per input row (a join that multiplied or dropped rows) falls
         back to materialising the full row pass, so that the record check sees the rows the query made."""
         table = self._tables.get(source)
         statuses = self.con.sql(compiled.status_sql(source, errored)).to_arrow_table()
-        n = statuses.num_rows
-        ids = statuses.column(ROW_ID).to_numpy()
-        if table is None or table.num_rows != n or not np.array_equal(ids, np.arange(n, dtype=ids.dtype)):
+        where = None if table is None else _positions(statuses.column(ROW_ID).to_numpy(), table.num_rows)
+        if table is None or where is None:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS {compiled.evaluated_sql(source, errored)}")
             self.keeps_input_order = False
             return
-        aligned = statuses.take(table.column(ROW_ID))
+        aligned = statuses.take(where[table.column(ROW_ID).to_numpy()])
+        del statuses
         out = table
-        for name in statuses.column_names[1:]:
+        for name in aligned.column_names[1:]:
             out = out.append_column(name, aligned.column(name))
         self._tables[view] = out
         self.con.register(view, out)
@@ -167,6 +168,18 @@ class DuckDBEngine:
 
 class _OutOfOrderError(Exception):
     """A presorted write met a row out of `order_by` order."""
+
+
+def _positions(ids: np.ndarray, rows: int) -> np.ndarray | None:
+    """Where each `_row_id` sits in `ids` (`positions[row_id]`), or None unless `ids` holds each of
+    0..rows-1 exactly once (the row ids the readers assign)."""
+    if ids.size != rows:
+        return None
+    if rows and (ids.min() < 0 or ids.max() >= rows):
+        return None
+    positions = np.full(rows, -1, dtype=np.int64)
+    positions[ids] = np.arange(rows, dtype=np.int64)
+    return positions if rows == 0 or bool((positions >= 0).all()) else None
 
 
 def _ordered_without_parse_errors(table: pa.Table) -> bool:

@@ -1,0 +1,110 @@
+"""How the DuckDB engine keeps memory bounded without changing an outcome: the statuses-only row pass lined
+up by `_row_id` (narrowed, unsorted) and the run's Arrow pool (issue #16)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dq_platform.dq.arrow_memory import arrow_pool, run_pool
+from dq_platform.dq.compiler import check_ruleset
+from dq_platform.dq.dialect import DUCKDB
+from dq_platform.dq.dqdl import parse
+from dq_platform.dq.engines.duckdb_engine import DuckDBEngine, _positions
+from dq_platform.dq.evaluation import column_types
+from dq_platform.dq.pipeline import RunOutputs, run
+from dq_platform.dq.readers import InputFile, parse_files
+from dq_platform.dq.schema import ROW_ID
+from dq_platform.sample_data import generate_records, write_records
+from tests.unit.dq.helpers_dq import NOW
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[3]
+RULESET = (ROOT / "glue" / "rulesets" / "contracts.dqdl").read_text()
+
+
+def test_positions_place_each_row_id_and_refuse_anything_but_a_permutation() -> None:
+    assert _positions(np.array([2, 0, 1]), 3).tolist() == [1, 2, 0]
+    assert _positions(np.array([], dtype=np.int64), 0).tolist() == []
+    assert _positions(np.array([0, 0, 1]), 3) is None  # a row twice, another missing
+    assert _positions(np.array([0, 1, 3]), 3) is None  # an id past the input
+    assert _positions(np.array([-1, 0, 1]), 3) is None
+    assert _positions(np.array([0, 1]), 3) is None  # a row dropped
+
+
+def _sample_with_malformed_lines(tmp_path: Path) -> bytes:
+    """Defects and malformed lines, so that the table's physical order is not `_row_id` order (the
+    readers append each file's malformed records after its good ones)."""
+    path = tmp_path / "in.csv"
+    write_records(path, generate_records(400, seed=5, defect_rate=0.2), "csv", malformed_lines=6, seed=5)
+    return path.read_bytes()
+
+
+def _statuses(engine: DuckDBEngine, view: str, names: list[str]) -> list[tuple[object, ...]]:
+    cols = ", ".join([ROW_ID, *names])
+    return engine.query_rows(f"SELECT {cols} FROM {view} ORDER BY {ROW_ID}")
+
+
+def test_aligned_statuses_equal_the_materialised_row_pass(tmp_path: Path) -> None:
+    parsed = parse_files([InputFile("in.csv", "csv", _sample_with_malformed_lines(tmp_path))])
+    ids = parsed.table.column(ROW_ID).to_numpy()
+    assert not (np.diff(ids) > 0).all()  # the case the alignment exists for
+    compiled = check_ruleset(
+        parse(RULESET), column_types(parsed.table.column_names), parsed.source_columns, NOW, DUCKDB, {}
+    )
+    names = [n.status_col for n in compiled.active(set()) if n.status_sql is not None]
+
+    aligned = DuckDBEngine()
+    aligned.load("parsed", parsed.table, tmp_path)
+    aligned.row_pass("evaluated", "parsed", compiled, set())
+    reference = DuckDBEngine()
+    reference.load("parsed", parsed.table, tmp_path)
+    reference.create_view("evaluated", compiled.evaluated_sql("parsed", set()))
+
+    got = _statuses(aligned, "evaluated", names)
+    assert got == _statuses(reference, "evaluated", names)
+    assert len(got) == parsed.table.num_rows
+    assert {v for row in got for v in row[1:]} <= {0, 1, None}
+    table = aligned._tables["evaluated"]
+    assert all(table.schema.field(n).type == pa.int8() for n in names)  # narrowed: a quarter of INTEGER
+    assert table.column(ROW_ID).to_numpy().tolist() == ids.tolist()  # the data kept its physical order
+
+
+def _fail_inside(seen: list[str]) -> None:
+    with arrow_pool() as pool:
+        seen += [pa.default_memory_pool().backend_name, pool.backend_name]
+        raise RuntimeError("boom")
+
+
+def test_arrow_pool_is_switched_for_the_block_and_restored_after_an_error() -> None:
+    before = pa.default_memory_pool().backend_name
+    seen: list[str] = []
+    with pytest.raises(RuntimeError):
+        _fail_inside(seen)
+    assert seen == [run_pool().backend_name] * 2
+    assert pa.default_memory_pool().backend_name == before
+
+
+def test_run_pool_is_jemalloc_unless_the_user_chose_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no jemalloc: the default pool stays")
+    assert run_pool().backend_name == "jemalloc"
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    assert run_pool().backend_name == pa.default_memory_pool().backend_name
+
+
+def test_a_run_leaves_the_default_pool_as_it_found_it(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_bytes(_sample_with_malformed_lines(tmp_path))
+    outputs = RunOutputs(str(tmp_path / "p"), str(tmp_path / "q"), str(tmp_path / "results.json"))
+    before = pa.default_memory_pool().backend_name
+    res = run(RULESET, "contracts", [src], outputs, DuckDBEngine(), now=NOW).results
+    assert pa.default_memory_pool().backend_name == before
+    assert res["rows_in"] == res["rows_processed"] + res["rows_quarantined"] > 400
