@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import calendar
+import re
+
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dq_platform.dq.readers import InputError, InputFile, parse_files
+from dq_platform.dq.readers import InputError, InputFile, _dates, parse_files
 
 pytestmark = pytest.mark.unit
 
@@ -103,3 +109,36 @@ def test_dates_are_exactly_yyyy_mm_dd_real_days(with_bad: bool) -> None:
     expected = [("2024-02-29", None), ("2025-01-31", None), (None, None), ("9999-12-31", None)]
     expected += [(None, "effective_date: not a date (YYYY-MM-DD)")] * (len(bad) if with_bad else 0)
     assert got == expected
+
+
+def _real_day(text: str | None) -> bool:
+    """The oracle: ASCII YYYY-MM-DD naming a day of the proleptic Gregorian calendar (year 0 is a leap year)."""
+    if text is None or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return False
+    year, month, day = int(text[:4]), int(text[5:7]), int(text[8:])
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return 1 <= month <= 12 and 1 <= day <= (29 if month == 2 and leap else calendar.mdays[month])
+
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=5)
+_DATE_LIKE = st.one_of(
+    st.builds(lambda y, m, d: f"{y}-{m}-{d}", _DIGITS, _DIGITS, _DIGITS),
+    st.builds(lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}", st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32)),
+    st.text("0123456789-+ T٢", max_size=12),
+    st.none(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_DATE_LIKE, min_size=1, max_size=40))
+def test_date_check_agrees_with_the_calendar(values: list[str | None]) -> None:
+    column = pa.chunked_array(
+        [pa.array(values[: len(values) // 2], pa.string()), pa.array(values[len(values) // 2 :], pa.string())]
+    )
+    days, ok = _dates(column, pc.is_valid(column))
+    expected = [_real_day(v) for v in values]
+    assert ok.to_pylist() == expected
+    assert [d is not None for d in days.cast(pa.int32()).to_pylist()] == expected
+    for v, d in zip(values, days.cast(pa.int32()).to_pylist(), strict=True):
+        if d is not None:
+            assert pc.cast(pa.array([v]), pa.date32()).cast(pa.int32()).to_pylist() == [d]

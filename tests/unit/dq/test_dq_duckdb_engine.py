@@ -1,5 +1,6 @@
-"""How the DuckDB engine keeps memory bounded without changing an outcome: the statuses-only row pass lined
-up by `_row_id` (narrowed, unsorted) and the run's Arrow pool (issue #16)."""
+"""How the DuckDB engine keeps memory and time bounded without changing an outcome: the statuses-only row
+pass lined up by `_row_id` (narrowed, unsorted), the run's Arrow pool, and Parquet dictionaries only where
+they pay (issue #16)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from dq_platform.dq.arrow_memory import arrow_pool, run_pool
 from dq_platform.dq.compiler import check_ruleset
 from dq_platform.dq.dialect import DUCKDB
 from dq_platform.dq.dqdl import parse
-from dq_platform.dq.engines.duckdb_engine import DuckDBEngine, _positions
+from dq_platform.dq.engines.duckdb_engine import DuckDBEngine, _dictionary_columns, _parquet_writer, _positions
 from dq_platform.dq.evaluation import column_types
 from dq_platform.dq.pipeline import RunOutputs, run
 from dq_platform.dq.readers import InputFile, parse_files
@@ -108,3 +110,30 @@ def test_a_run_leaves_the_default_pool_as_it_found_it(tmp_path: Path) -> None:
     res = run(RULESET, "contracts", [src], outputs, DuckDBEngine(), now=NOW).results
     assert pa.default_memory_pool().backend_name == before
     assert res["rows_in"] == res["rows_processed"] + res["rows_quarantined"] > 400
+
+
+def test_dictionary_pages_only_for_repeating_columns_and_rule_lists(tmp_path: Path) -> None:
+    n = 800
+    rules = pa.DictionaryArray.from_arrays(pa.array([0, 1] * (n // 2), pa.int32()), pa.array(["r1", "r2"]))
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "text": pa.array([f"clause {i}" for i in range(n)]),
+            "currency": pa.array(["USD", "EUR", "GBP"] * (n // 3) + ["USD"] * (n % 3)),
+            "fails": pa.ListArray.from_arrays(pa.array(range(n + 1), pa.int32()), rules),
+            "result": rules,
+        }
+    )
+    assert _dictionary_columns(batch) == ["currency", "fails.list.element", "result"]
+    path = tmp_path / "out.parquet"
+    writer = _parquet_writer(path, batch)
+    writer.write_batch(batch)
+    writer.close()
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    encoded = {
+        meta.column(i).path_in_schema: "RLE_DICTIONARY" in meta.column(i).encodings for i in range(meta.num_columns)
+    }
+    assert encoded == {"id": False, "text": False, "currency": True, "fails.list.element": True, "result": True}
+    back = pq.read_table(path)
+    assert back.column("text").to_pylist() == batch.column("text").to_pylist()
+    assert back.column("fails").to_pylist() == [["r1"], ["r2"]] * (n // 2)
