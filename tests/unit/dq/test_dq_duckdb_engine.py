@@ -15,6 +15,7 @@ from dq_platform.dq.arrow_memory import arrow_pool, run_pool
 from dq_platform.dq.compiler import check_ruleset
 from dq_platform.dq.dialect import DUCKDB
 from dq_platform.dq.dqdl import parse
+from dq_platform.dq.engines import duckdb_engine
 from dq_platform.dq.engines.duckdb_engine import DuckDBEngine, _dictionary_columns, _parquet_writer, _positions
 from dq_platform.dq.evaluation import column_types
 from dq_platform.dq.pipeline import RunOutputs, run
@@ -137,3 +138,30 @@ def test_dictionary_pages_only_for_repeating_columns_and_rule_lists(tmp_path: Pa
     back = pq.read_table(path)
     assert back.column("text").to_pylist() == batch.column("text").to_pylist()
     assert back.column("fails").to_pylist() == [["r1"], ["r2"]] * (n // 2)
+
+
+def _processed(tmp_path: Path, src: Path, tag: str) -> tuple[list[str], list[dict[str, object]]]:
+    out = tmp_path / tag
+    outputs = RunOutputs(str(out / "p"), str(out / "q"), str(out / "results.json"))
+    res = run(RULESET, "contracts", [src], outputs, DuckDBEngine(), now=NOW).results
+    files = sorted((out / "p").rglob("*.parquet"))
+    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
+    assert len(rows) == res["rows_processed"]
+    return [f.name for f in files], rows
+
+
+def test_processed_parts_are_slices_of_the_row_pass_in_row_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut into two parts (one slice of the row pass's table each), the processed rows are the one-part
+    output row for row, in `_row_id` order across the files."""
+    src = tmp_path / "in.csv"
+    src.write_bytes(_sample_with_malformed_lines(tmp_path))
+    one_names, one = _processed(tmp_path, src, "one")
+    monkeypatch.setattr(duckdb_engine, "_ROWS_PER_PART", 100)
+    two_names, two = _processed(tmp_path, src, "two")
+    assert len(one_names) == 1
+    assert len(two_names) == 2
+    assert two == one
+    ids = [r[ROW_ID] for r in two]
+    assert ids == sorted(ids)

@@ -45,6 +45,7 @@ class DuckDBEngine:
             self.con.execute("SET memory_limit = ?", [memory_limit])
         self.con.execute("SET preserve_insertion_order = true")
         self._tables: dict[str, pa.Table] = {}
+        self._in_order: str | None = None  # the row pass's view, while its table keeps the input's order
 
     def load(self, view: str, table: pa.Table, staging: Path) -> None:
         self._tables[view] = table  # keep the Arrow data alive while DuckDB scans it
@@ -78,7 +79,7 @@ class DuckDBEngine:
         where = None if table is None else _positions(statuses.column(ROW_ID).to_numpy(), table.num_rows)
         if table is None or where is None:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS {compiled.evaluated_sql(source, errored)}")
-            self.keeps_input_order = False
+            self.keeps_input_order, self._in_order = False, None
             return
         aligned = statuses.take(where[table.column(ROW_ID).to_numpy()])
         del statuses
@@ -88,6 +89,7 @@ class DuckDBEngine:
         self._tables[view] = out
         self.con.register(view, out)
         self.keeps_input_order = _ordered_without_parse_errors(table)
+        self._in_order = view if self.keeps_input_order else None
 
     def query_row(self, sql: str) -> dict[str, Any]:
         rel = self.con.sql(sql)
@@ -109,10 +111,12 @@ class DuckDBEngine:
     ) -> list[str]:
         """Stream the (ordered) query result through `transform` into zstd Parquet files.
 
-        `presorted` (the processed rows, `keeps_input_order`): no sort; large outputs are cut into
-        contiguous `order_by` ranges, each encoded by its own thread (pyarrow's writer encodes on one
-        core), and each batch's order is checked as it is written: rows out of order (DuckDB scanning the
-        Arrow table out of insertion order) restart the write sorted. The Arrow schema is not stored:
+        `presorted` (the processed rows, `keeps_input_order`: `sql` filters the row pass's rows, none with
+        a parse error): no sort; large outputs are cut into contiguous slices of the row pass's table, each
+        queried and encoded by its own thread (pyarrow's writer encodes on one core; with `_row_id` ranges
+        instead, each part scanned every row: 1.48 -> 1.33 s at 913k rows), and each batch's order is
+        checked as it is written: rows out of order (DuckDB scanning the Arrow table out of insertion
+        order) restart the write sorted. The Arrow schema is not stored:
         dictionary-encoded rule lists are written as Parquet dictionary pages (cheap) and read back as plain
         strings, the same as Spark's output.
         """
@@ -142,22 +146,30 @@ class DuckDBEngine:
         parts = max(1, min(_WRITERS, -(-(rows or 0) // _ROWS_PER_PART)))
         if parts == 1:
             return [_write(self.con, sql, directory / f"{stem}-00000.parquet", convert, order_by)]
-        ((low, high),) = self.query_rows(f"SELECT min({order_by}), max({order_by}) FROM ({sql})")  # noqa: S608
-        cuts = [int(low) + (int(high) + 1 - int(low)) * k // parts for k in range(parts + 1)]
-        jobs = [
-            (
-                f"SELECT * FROM ({sql}) WHERE {order_by} >= {cuts[k]} AND {order_by} < {cuts[k + 1]}",  # noqa: S608
-                directory / f"{stem}-{k:05d}.parquet",
-            )
-            for k in range(parts)
-        ]
+        table = self._tables.get(self._in_order or "")
+        if table is not None:  # the row pass's table in slices: each part's query scans its own rows only
+            bounds = [table.num_rows * k // parts for k in range(parts + 1)]
+            views = [{self._in_order: table.slice(bounds[k], bounds[k + 1] - bounds[k])} for k in range(parts)]
+            jobs = [(sql, directory / f"{stem}-{k:05d}.parquet", views[k]) for k in range(parts)]
+        else:  # any other query: contiguous `order_by` ranges of its result
+            ((low, high),) = self.query_rows(f"SELECT min({order_by}), max({order_by}) FROM ({sql})")  # noqa: S608
+            cuts = [int(low) + (int(high) + 1 - int(low)) * k // parts for k in range(parts + 1)]
+            jobs = [
+                (
+                    f"SELECT * FROM ({sql}) WHERE {order_by} >= {cuts[k]} AND {order_by} < {cuts[k + 1]}",  # noqa: S608
+                    directory / f"{stem}-{k:05d}.parquet",
+                    {},
+                )
+                for k in range(parts)
+            ]
 
-        def write_part(job: tuple[str, Path]) -> str:
+        def write_part(job: tuple[str, Path, dict[str, pa.Table]]) -> str:
+            part_sql, path, sliced = job
             cursor = self.con.cursor()  # its own connection to the same database: registered views are per connection
             try:
-                for name, table in self._tables.items():
-                    cursor.register(name, table)
-                return _write(cursor, job[0], job[1], convert, order_by)
+                for name, registered in self._tables.items():
+                    cursor.register(name, sliced.get(name, registered))
+                return _write(cursor, part_sql, path, convert, order_by)
             finally:
                 cursor.close()
 
