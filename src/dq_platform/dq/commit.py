@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -154,16 +155,24 @@ def _stage(
     writes there), then their rows counted against the evaluation's."""
     stem = f"part-{run_id[3:]}"
     expected = {"processed": ev.rows_in - ev.rows_quarantined, "quarantine": ev.rows_quarantined}
-    for kind, rows in expected.items():
-        if rows == 0:
-            continue
+
+    def stage_one(kind: str) -> None:
         local_dir = staging / kind / partition(day)
         target_dir: Path | str = local_dir
         if outputs.staging_uri and engine.remote_staging:
             target_dir = f"{outputs.staging_uri.rstrip('/')}/{run_id}/{kind}/{partition(day)}"
-        written = write_rows(engine, ev, kind == "quarantine", target_dir, stem, rows, row_outcomes)
+        written = write_rows(engine, ev, kind == "quarantine", target_dir, stem, expected[kind], row_outcomes)
         if target_dir is not local_dir:
             _fetch(written, local_dir)
+
+    kinds = [kind for kind, rows in expected.items() if rows]
+    if engine.concurrent_writes and len(kinds) > 1:  # pyarrow encodes each file on one core: overlap them
+        with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+            for done in [pool.submit(stage_one, kind) for kind in kinds]:
+                done.result()
+    else:
+        for kind in kinds:
+            stage_one(kind)
     staged = {kind: _staged_rows(staging / kind) for kind in expected}
     if staged != expected:
         raise RecordCountError(

@@ -33,7 +33,9 @@ class Engine(Protocol):
     - `remote_staging`: `write_parquet` can write to a remote (s3://) staging prefix, from which the
       pipeline fetches the files into its local staging to count them before publishing;
     - `keeps_input_order` (known once `row_pass` ran): a query over the row pass without ORDER BY returns
-      the rows without a parse error in `_row_id` order (the processed rows then need no sort).
+      the rows without a parse error in `_row_id` order (the processed rows then need no sort);
+    - `concurrent_writes`: `write_parquet` may run in two threads at once (the pipeline then writes the
+      processed and quarantine outputs side by side).
     """
 
     name: str
@@ -42,6 +44,7 @@ class Engine(Protocol):
     orders_output: bool
     remote_staging: bool
     keeps_input_order: bool
+    concurrent_writes: bool
 
     def load(self, view: str, table: pa.Table, staging: Path) -> None:
         """Expose `table` as `view` (Spark reads it from Parquet staged under `staging`)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ class DuckDBEngine:
     orders_output = False  # the query orders the rows (ORDER BY _row_id), unless `presorted`
     remote_staging = False  # writes local files only (through pyarrow)
     keeps_input_order = False  # until row_pass has checked the input's physical order
+    concurrent_writes = True  # each write_parquet queries on its own cursor
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
         self.con = duckdb.connect(":memory:")
@@ -128,7 +130,8 @@ class DuckDBEngine:
         if order_by is None or not presorted:
             if order_by is not None:
                 sql = f"SELECT * FROM ({sql}) ORDER BY {order_by}"  # noqa: S608 - compiled SQL and a column name
-            return [_write(self.con, sql, directory / f"{stem}-00000.parquet", convert, None)]
+            with self._cursor() as cursor:
+                return [_write(cursor, sql, directory / f"{stem}-00000.parquet", convert, None)]
         try:
             return self._write_presorted(sql, directory, stem, rows, convert, order_by)
         except _OutOfOrderError:  # the sorted write below clears the partial files first
@@ -145,14 +148,16 @@ class DuckDBEngine:
     ) -> list[str]:
         parts = max(1, min(_WRITERS, -(-(rows or 0) // _ROWS_PER_PART)))
         if parts == 1:
-            return [_write(self.con, sql, directory / f"{stem}-00000.parquet", convert, order_by)]
+            with self._cursor() as cursor:
+                return [_write(cursor, sql, directory / f"{stem}-00000.parquet", convert, order_by)]
         table = self._tables.get(self._in_order or "")
         if table is not None:  # the row pass's table in slices: each part's query scans its own rows only
             bounds = [table.num_rows * k // parts for k in range(parts + 1)]
             views = [{self._in_order: table.slice(bounds[k], bounds[k + 1] - bounds[k])} for k in range(parts)]
             jobs = [(sql, directory / f"{stem}-{k:05d}.parquet", views[k]) for k in range(parts)]
         else:  # any other query: contiguous `order_by` ranges of its result
-            ((low, high),) = self.query_rows(f"SELECT min({order_by}), max({order_by}) FROM ({sql})")  # noqa: S608
+            with self._cursor() as cursor:
+                ((low, high),) = cursor.sql(f"SELECT min({order_by}), max({order_by}) FROM ({sql})").fetchall()  # noqa: S608
             cuts = [int(low) + (int(high) + 1 - int(low)) * k // parts for k in range(parts + 1)]
             jobs = [
                 (
@@ -165,16 +170,24 @@ class DuckDBEngine:
 
         def write_part(job: tuple[str, Path, dict[str, pa.Table]]) -> str:
             part_sql, path, sliced = job
-            cursor = self.con.cursor()  # its own connection to the same database: registered views are per connection
-            try:
-                for name, registered in self._tables.items():
-                    cursor.register(name, sliced.get(name, registered))
+            with self._cursor(sliced) as cursor:
                 return _write(cursor, part_sql, path, convert, order_by)
-            finally:
-                cursor.close()
 
         with ThreadPoolExecutor(max_workers=parts) as pool:
             return list(pool.map(write_part, jobs))
+
+    @contextmanager
+    def _cursor(self, instead: dict[str, pa.Table] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection of its own to the same database, with every Arrow view registered (views are per
+        connection; `instead`: other tables under some names): one per write, so that writes can run in
+        threads side by side (a query on a shared connection blocks the next until it is drained)."""
+        cursor = self.con.cursor()
+        try:
+            for name, table in self._tables.items():
+                cursor.register(name, (instead or {}).get(name, table))
+            yield cursor
+        finally:
+            cursor.close()
 
     def close(self) -> None:
         self.con.close()

@@ -51,6 +51,7 @@ class SparkEngine:
     batch_transforms = True  # write_parquet(transform=...) expands outcome codes per distinct pattern
     remote_staging = True  # executors write to an s3:// staging prefix directly (the Glue job)
     keeps_input_order = False  # not needed: write_parquet orders by itself (orders_output)
+    concurrent_writes = False  # one Spark job at a time: each output's write already uses every core
 
     def __init__(self, spark: Any = None) -> None:
         self.spark = spark if spark is not None else local_spark_session()
