@@ -81,7 +81,7 @@ def write_rows(
     and the ordering left to an engine that can avoid a global sort (Spark; DuckDB for processed rows, which
     come out of its row pass in input order). `row_outcomes`: the processed
     rows' shape (`schema.ROW_OUTCOME_SHAPES`); quarantine rows always get all four columns."""
-    presorted = not quarantined and engine.keeps_input_order  # processed rows never have a parse error
+    presorted = engine.keeps_input_order  # the row pass's rows come in `_row_id` order: no sort
     orders = engine.orders_output or presorted
     order_by = ROW_ID if orders else None
     transform: OutcomeColumns | None = None

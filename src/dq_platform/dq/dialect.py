@@ -31,6 +31,15 @@ class Dialect:
         """UTF-8 byte count: stored with the string, so free, where `length()` walks every byte."""
         return f"octet_length({expr})" if self.name == "spark" else f"strlen({expr})"
 
+    def aggregate_apart(self, expr: str, source: str) -> str:
+        """One aggregate of the metrics query, as DuckDB computes a DISTINCT one cheaply: in its own scalar
+        subquery. Why: a single DISTINCT aggregate turned DuckDB's whole ungrouped aggregate (40-odd sums)
+        into its distinct-aware plan, 5x slower per column, and it kept ~0.4 GB at 5M rows (docs/dq.md,
+        issue #16). Spark plans distinct aggregates its own way: unchanged there."""
+        if self.name == "spark" or "DISTINCT" not in expr.upper():
+            return expr
+        return f"(SELECT {expr} FROM {source})"  # noqa: S608 - compiled from the ruleset
+
     def compact_array(self, items: list[str]) -> str:
         """Array of the non-null items, in order (row-level rule lists)."""
         if not items:

@@ -686,7 +686,30 @@ def _assemble(raw: _Raw, name: str, schema: RecordSchema, had_bad_utf8: bool) ->
         bad_cols[c] = pa.nulls(m, arr.type)
     bad_cols[PARSE_ERROR] = pa.array([b[2] for b in raw.bad], pa.string())
     bad_cols[RAW_RECORD] = pa.array([b[3] for b in raw.bad], pa.string())
-    return pa.concat_tables([good, pa.table(bad_cols, schema=good.schema)])
+    return _in_record_order(good, pa.table(bad_cols, schema=good.schema))
+
+
+_INTERLEAVE_MAX = 64  # malformed records a window's rows are sliced around; beyond, its rows are reordered
+
+
+def _in_record_order(good: pa.Table, bad: pa.Table) -> pa.Table:
+    """Good and malformed rows merged by record number, so that the whole table is in `_row_id` order and
+    an engine writes both outputs without a sort (`Engine.keeps_input_order`). A few malformed records:
+    zero-copy slices of the good rows around each; many: one `take` of the window."""
+    good_at = good.column(RECORD).to_numpy()
+    bad_at = bad.column(RECORD).to_numpy()
+    if len(bad_at) > _INTERLEAVE_MAX:
+        both = pa.concat_tables([good, bad])
+        return both.take(np.argsort(np.concatenate([good_at, bad_at]), kind="stable"))
+    order = np.argsort(bad_at, kind="stable")
+    cuts = np.searchsorted(good_at, bad_at[order])
+    pieces: list[pa.Table] = []
+    start = 0
+    for k, cut in zip(order.tolist(), cuts.tolist(), strict=True):
+        pieces += [good.slice(start, cut - start), bad.slice(k, 1)]
+        start = cut
+    pieces.append(good.slice(start))
+    return pa.concat_tables([p for p in pieces if p.num_rows])
 
 
 def _raw_text_for_errors(raw: _Raw, errors: pa.Array) -> pa.Array:
@@ -743,7 +766,7 @@ def parse_files(
         table = pa.concat_tables(tables, promote_options="default")
     else:
         table = _assemble(_empty_raw(), "", schema, False)
-    # row ids follow (file order, record number); rows stay physically good-then-bad per file
+    # row ids follow (file order, record number), and so do the rows physically (`_in_record_order`)
     ids = np.empty(table.num_rows, dtype=np.int64)
     offset = 0
     for t in tables:

@@ -142,3 +142,19 @@ def test_date_check_agrees_with_the_calendar(values: list[str | None]) -> None:
     for v, d in zip(values, days.cast(pa.int32()).to_pylist(), strict=True):
         if d is not None:
             assert pc.cast(pa.array([v]), pa.date32()).cast(pa.int32()).to_pylist() == [d]
+
+
+@pytest.mark.parametrize("broken", [3, 70], ids=["a-few-sliced-around", "many-reordered"])
+def test_malformed_records_sit_at_their_record_number(broken: int) -> None:
+    """Every row, malformed or not, is physically where its record number puts it, so `_row_id` order is
+    the table's order and no output needs a sort."""
+    good = [f"A{i},T,P,MSA,2024-01-31,2025-01-31,1,USD,UK,x\n" for i in range(200)]
+    lines = list(good)
+    for k in range(broken):
+        lines.insert(1 + k * 2, "only,three,fields\n")
+    table = parse_files([InputFile("x.csv", "csv", (HEADER + "".join(lines)).encode())]).table
+    records = table.column("_record").to_pylist()
+    assert records == list(range(1, len(lines) + 1))
+    assert table.column("_row_id").to_pylist() == list(range(len(lines)))
+    bad = [i for i, e in enumerate(table.column("_parse_error").to_pylist()) if e]
+    assert bad == [1 + k * 2 for k in range(broken)]

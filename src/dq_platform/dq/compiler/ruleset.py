@@ -98,7 +98,10 @@ class CompiledRuleset:
         q = self.quarantine_predicate(errored)
         cols = ["COUNT(*) AS rows_in", f"SUM(CASE WHEN {q} THEN 1 ELSE 0 END) AS rows_quarantined"]
         for node in self.active(errored):
-            cols.extend(f"{expr} AS {node.metric_col(name)}" for name, expr in node.metrics.items())
+            cols.extend(
+                f"{self.dialect.aggregate_apart(expr, source)} AS {node.metric_col(name)}"
+                for name, expr in node.metrics.items()
+            )
         for top in self.row_level_rules(errored):  # what a compact processed row cannot tell by itself
             s = top.node.status_col
             cols.append(f"SUM(CASE WHEN {s} IS NULL AND NOT {q} THEN 1 ELSE 0 END) AS {skip_metric(top)}")

@@ -33,7 +33,7 @@ class Engine(Protocol):
     - `remote_staging`: `write_parquet` can write to a remote (s3://) staging prefix, from which the
       pipeline fetches the files into its local staging to count them before publishing;
     - `keeps_input_order` (known once `row_pass` ran): a query over the row pass without ORDER BY returns
-      the rows without a parse error in `_row_id` order (the processed rows then need no sort);
+      its rows in `_row_id` order (the processed and quarantine rows then need no sort);
     - `concurrent_writes`: `write_parquet` may run in two threads at once (the pipeline then writes the
       processed and quarantine outputs side by side).
     """
