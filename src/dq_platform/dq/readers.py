@@ -607,6 +607,23 @@ def _dates(trimmed: pa.ChunkedArray, present: pa.ChunkedArray) -> tuple[pa.Chunk
         return pc.if_else(ok, days, pa.scalar(None, pa.date32())), ok
 
 
+def _doubles(trimmed: pa.ChunkedArray, present: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """(float64 values, ok) of decimal numbers as `_NUMBER_RE` writes them.
+
+    Arrow's cast takes exactly those as finite numbers and is fast (the regex took ~0.13 s per 1M rows),
+    but it also takes nan/inf spellings and fails the whole column on one bad value: the regex decides
+    only then (a number too large for a double, which the regex accepts, casts to inf either way)."""
+    values = pc.if_else(present, trimmed, pa.scalar(None, pa.string()))
+    try:
+        typed = pc.cast(values, pa.float64())
+    except pa.ArrowInvalid:
+        typed = None
+    if typed is not None and not pc.any(pc.or_(pc.is_nan(typed), pc.is_inf(typed))).as_py():
+        return typed, pc.is_valid(values)
+    ok = pc.match_substring_regex(trimmed, _NUMBER_RE)
+    return pc.cast(pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), pa.float64()), ok
+
+
 def _type_column(name: str, arr: pa.Array, kind: str) -> tuple[pa.Array, pa.Array | None]:
     """Typed column + per-row error messages (null where fine); invalid values become null."""
     if kind == "string":
@@ -614,9 +631,8 @@ def _type_column(name: str, arr: pa.Array, kind: str) -> tuple[pa.Array, pa.Arra
     trimmed = pc.utf8_trim_whitespace(arr)
     present = pc.fill_null(pc.invert(pc.equal(trimmed, "")), True)
     if kind == "double":
-        ok = pc.match_substring_regex(trimmed, _NUMBER_RE)
+        typed, ok = _doubles(trimmed, present)
         msg = f"{name}: not a number"
-        typed = pc.cast(pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), pa.float64())
     elif kind == "date":
         typed, ok = _dates(trimmed, present)
         msg = f"{name}: not a date (YYYY-MM-DD)"

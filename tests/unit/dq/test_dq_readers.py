@@ -8,7 +8,7 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dq_platform.dq.readers import InputError, InputFile, _dates, parse_files
@@ -158,3 +158,46 @@ def test_malformed_records_sit_at_their_record_number(broken: int) -> None:
     assert table.column("_row_id").to_pylist() == list(range(len(lines)))
     bad = [i for i, e in enumerate(table.column("_parse_error").to_pylist()) if e]
     assert bad == [1 + k * 2 for k in range(broken)]
+
+
+def _regex_typed(name: str, arr: pa.ChunkedArray) -> tuple[list[object], list[object]]:
+    """The oracle: every value checked by the number pattern, then cast (the typing before the fast path)."""
+    from dq_platform.dq.readers import _NUMBER_RE
+
+    trimmed = pc.utf8_trim_whitespace(arr)
+    present = pc.fill_null(pc.invert(pc.equal(trimmed, "")), True)
+    ok = pc.match_substring_regex(trimmed, _NUMBER_RE)
+    typed = pc.cast(pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), pa.float64())
+    bad = pc.and_(pc.and_(pc.is_valid(arr), present), pc.invert(pc.fill_null(ok, False)))
+    typed = pc.if_else(present, typed, pa.scalar(None, pa.float64()))
+    errors = pc.if_else(bad, pa.scalar(f"{name}: not a number"), pa.scalar(None, pa.string()))
+    return typed.to_pylist(), errors.to_pylist()
+
+
+_NUMBERISH = st.one_of(
+    st.text("0123456789.eE+- ", max_size=8),
+    st.sampled_from(["nan", "NaN", "inf", "-Infinity", "1e400", "-1e400", "0x10", "1_0", "١٢", " 12.5 ", ""]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.none(),
+)
+
+
+def _nan_safe(value: object) -> object:
+    """NaN never equals itself: compared as a marker."""
+    return "NaN" if isinstance(value, float) and value != value else value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NUMBERISH, min_size=1, max_size=30))
+@example(["1.5", " 2 ", "", None, "1e5", "-.5", "+3."])  # all numbers: the cast alone decides
+@example(["1.5", "nan", "1e400", "-inf"])  # the cast takes them all: the pattern decides
+def test_number_typing_agrees_with_the_pattern(values: list[str | None]) -> None:
+    from dq_platform.dq.readers import _type_column
+
+    half = len(values) // 2
+    arr = pa.chunked_array([pa.array(values[:half], pa.string()), pa.array(values[half:], pa.string())])
+    typed, errors = _type_column("value_amount", arr, "double")
+    expected_typed, expected_errors = _regex_typed("value_amount", arr)
+    assert [_nan_safe(v) for v in typed.to_pylist()] == [_nan_safe(v) for v in expected_typed]
+    assert errors is not None
+    assert errors.to_pylist() == expected_errors
