@@ -78,8 +78,8 @@ def write_rows(
 ) -> list[str]:
     """Processed (or quarantine) rows in input order with Glue's outcome columns, the way each engine
     writes fastest (its declared capabilities): compact outcome codes expanded once per distinct pattern,
-    and the ordering left to an engine that can avoid a global sort (Spark; DuckDB for processed rows, which
-    come out of its row pass in input order). `row_outcomes`: the processed
+    and the ordering left to an engine that can avoid a global sort (Spark; DuckDB, whose row pass keeps
+    the input's order). `row_outcomes`: the processed
     rows' shape (`schema.ROW_OUTCOME_SHAPES`); quarantine rows always get all four columns."""
     presorted = engine.keeps_input_order  # the row pass's rows come in `_row_id` order: no sort
     orders = engine.orders_output or presorted
