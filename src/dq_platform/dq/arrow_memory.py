@@ -5,7 +5,7 @@ freed temporaries (raw windows' parse buffers, string columns replaced by their 
 pyarrow's default pool on Linux wheels (mimalloc) keeps the freed pages between the kept ones: at
 5,000,010 rows the process held ~0.8 GB more than the live Arrow data after the read (3.10 GB RSS for
 2.13 GB allocated), and `release_unused()` returned only 0.07 GB of it. jemalloc, which pyarrow's
-Linux wheels also bundle, returns them (2.56 GB after the same read; the whole run's peak 4.12 -> 3.32 GB,
+Linux wheels also bundle, returns them (2.56 GB after the same read; the whole run's peak 4.12 -> 3.60 GB,
 docs/dq.md, issue #16). glibc's allocator was measured too and kept more (3.73 GB).
 
 The pool is switched for the duration of one run and switched back after, because it is a process-wide
