@@ -100,7 +100,7 @@ def worker_duckdb_bare(data: Path, work: Path) -> dict[str, Any]:
 def worker_spark(data: Path, work: Path) -> dict[str, Any]:
     from dq_platform.dq.dqdl import parse
     from dq_platform.dq.engines.spark_engine import SparkEngine, local_spark_session
-    from dq_platform.dq.pipeline import column_types, evaluate_loaded, run, write_rows
+    from dq_platform.dq.pipeline import column_types, evaluate_loaded, run, write_outputs
     from dq_platform.dq.readers import read_inputs
     from dq_platform.dq.schema import CONTRACT_SCHEMA
 
@@ -132,9 +132,7 @@ def worker_spark(data: Path, work: Path) -> dict[str, Any]:
         ev = evaluate_loaded(engine, doc, columns, parsed.source_columns, NOW)
         out = work / f"engine-{tag}"
         shutil.rmtree(out, ignore_errors=True)
-        q = ev.rows_quarantined
-        for kind, quarantined, rows in (("p", False, ev.rows_in - q), ("q", True, q)):
-            write_rows(engine, ev, quarantined, out / kind, "part", rows)  # as pipeline.run does
+        write_outputs(engine, ev, {"processed": out / "p", "quarantine": out / "q"}, "part")  # as pipeline.run does
         engine.close()
         return time.perf_counter() - t
 

@@ -148,31 +148,44 @@ def _staged_rows(folder: Path) -> int:
     return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet") if p.is_file())
 
 
+def write_outputs(
+    engine: Engine,
+    ev: Evaluation,
+    targets: dict[str, Path | str],
+    stem: str,
+    row_outcomes: str = "compact",
+) -> dict[str, list[str]]:
+    """The processed and quarantine rows (`targets`: "processed"/"quarantine" -> folder) as the pipeline
+    writes them: side by side where the engine allows it (`Engine.concurrent_writes`), each alone leaving a
+    core idle; an output with no rows is not written."""
+    expected = {"processed": ev.rows_in - ev.rows_quarantined, "quarantine": ev.rows_quarantined}
+
+    def write_one(kind: str) -> list[str]:
+        return write_rows(engine, ev, kind == "quarantine", targets[kind], stem, expected[kind], row_outcomes)
+
+    kinds = [kind for kind in targets if expected[kind]]
+    if engine.concurrent_writes and len(kinds) > 1:
+        with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+            futures = {kind: pool.submit(write_one, kind) for kind in kinds}
+            return {kind: done.result() for kind, done in futures.items()}
+    return {kind: write_one(kind) for kind in kinds}
+
+
 def _stage(
     engine: Engine, ev: Evaluation, outputs: RunOutputs, staging: Path, run_id: str, day: date, row_outcomes: str
 ) -> None:
     """Both outputs written into the local staging (through the remote staging prefix when the engine
     writes there), then their rows counted against the evaluation's."""
-    stem = f"part-{run_id[3:]}"
     expected = {"processed": ev.rows_in - ev.rows_quarantined, "quarantine": ev.rows_quarantined}
-
-    def stage_one(kind: str) -> None:
-        local_dir = staging / kind / partition(day)
-        target_dir: Path | str = local_dir
-        if outputs.staging_uri and engine.remote_staging:
-            target_dir = f"{outputs.staging_uri.rstrip('/')}/{run_id}/{kind}/{partition(day)}"
-        written = write_rows(engine, ev, kind == "quarantine", target_dir, stem, expected[kind], row_outcomes)
-        if target_dir is not local_dir:
-            _fetch(written, local_dir)
-
-    kinds = [kind for kind, rows in expected.items() if rows]
-    if engine.concurrent_writes and len(kinds) > 1:  # pyarrow encodes each file on one core: overlap them
-        with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
-            for done in [pool.submit(stage_one, kind) for kind in kinds]:
-                done.result()
-    else:
-        for kind in kinds:
-            stage_one(kind)
+    local = {kind: staging / kind / partition(day) for kind in expected}
+    targets: dict[str, Path | str] = dict(local)
+    if outputs.staging_uri and engine.remote_staging:
+        for kind in expected:
+            targets[kind] = f"{outputs.staging_uri.rstrip('/')}/{run_id}/{kind}/{partition(day)}"
+    written = write_outputs(engine, ev, targets, f"part-{run_id[3:]}", row_outcomes)
+    for kind, files in written.items():
+        if targets[kind] is not local[kind]:
+            _fetch(files, local[kind])
     staged = {kind: _staged_rows(staging / kind) for kind in expected}
     if staged != expected:
         raise RecordCountError(

@@ -31,6 +31,7 @@ from dq_platform.dq.commit import (
     remove_staging,
     stage_and_publish,
     staging_root,
+    write_outputs,
     write_rows,
 )
 from dq_platform.dq.compiler import CompiledRuleset, check_ruleset
@@ -62,6 +63,7 @@ __all__ = [
     "load_ruleset",
     "run",
     "run_id_for",
+    "write_outputs",
     "write_results",
     "write_rows",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from dq_platform.dq.dqdl import parse
 from dq_platform.dq.engines.spark_engine import SparkEngine
-from dq_platform.dq.pipeline import evaluate, write_rows
+from dq_platform.dq.pipeline import evaluate, write_outputs, write_rows
 from dq_platform.dq.readers import read_inputs
 from dq_platform.dq.schema import ROW_ID
 from dq_platform.sample_data import generate_records, write_records
@@ -48,3 +49,36 @@ def test_joined_outcomes_equal_sql_outcomes(spark: Any, tmp_path: Path, ruleset:
             assert a.column(ROW_ID).to_pylist() == sorted(a.column(ROW_ID).to_pylist())
     finally:
         engine.close()
+
+
+def test_both_outputs_are_written_side_by_side_and_equal_one_at_a_time(spark: Any, tmp_path: Path) -> None:
+    """`concurrent_writes`: the quarantine job runs while the processed one does (a one-partition input
+    makes each write one task, and the second job takes the idle core); the files are the same as
+    written one after the other."""
+    records = generate_records(300, seed=5, defect_rate=0.3, today=NOW.date())
+    src = write_records(tmp_path / "in.csv", records, "csv", malformed_lines=2, seed=5)
+    engine = SparkEngine(spark)
+    try:
+        ev = evaluate(
+            engine, parse((ROOT / "glue/rulesets/contracts.dqdl").read_text()), read_inputs([src]), NOW, tmp_path
+        )
+        assert engine.concurrent_writes
+        both_inside = threading.Barrier(2, timeout=60)  # broken unless both writes are in flight at once
+        write = engine.write_parquet
+
+        def meeting(*args: Any, **kwargs: Any) -> list[str]:
+            both_inside.wait()
+            return write(*args, **kwargs)
+
+        engine.write_parquet = meeting  # type: ignore[method-assign]
+        together = write_outputs(engine, ev, {"processed": tmp_path / "p2", "quarantine": tmp_path / "q2"}, "part")
+        engine.write_parquet = write  # type: ignore[method-assign]
+        engine.concurrent_writes = False
+        alone = write_outputs(engine, ev, {"processed": tmp_path / "p1", "quarantine": tmp_path / "q1"}, "part")
+    finally:
+        engine.close()
+    assert sorted(together) == sorted(alone) == ["processed", "quarantine"]
+    for kind in alone:
+        a, b = (pq.read_table(files[kind][0]) for files in (together, alone))
+        assert a.num_rows == (ev.rows_quarantined if kind == "quarantine" else ev.rows_in - ev.rows_quarantined)
+        assert a.equals(b, check_metadata=True), kind
