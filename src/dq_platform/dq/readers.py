@@ -308,8 +308,10 @@ def _pyarrow_csv(
             bulk,
             read_options=pacsv.ReadOptions(use_threads=threads, block_size=1 << 24, column_names=names),
             parse_options=pacsv.ParseOptions(newlines_in_values=multiline, invalid_row_handler=on_invalid),
+            # only an empty field is NULL, as in the one-by-one fallback and Spark's CSV reader: pyarrow's
+            # default null spellings would turn the text "NA", "null" or "N/A" (and "nan") into NULL
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, null_values=[""]
             ),
         )
     except pa.ArrowInvalid as exc:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from dq_platform.dq import readers
 from dq_platform.dq.readers import InputError, InputFile, _dates, parse_files
 
 pytestmark = pytest.mark.unit
@@ -43,6 +44,27 @@ def test_csv_types_and_errors() -> None:
     assert rows[2]["_parse_error"] == "malformed CSV record: expected 10 fields, found 3"
     assert rows[2]["_raw_record"] == "A3,only,three"
     assert (rows[3]["effective_date"], rows[3]["value_amount"], rows[3]["_parse_error"]) == (None, 12.5, None)
+
+
+@pytest.mark.parametrize("path", ["pyarrow", "one by one"])
+def test_only_an_empty_field_is_null(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """Text such as "NA", "null" or "N/A" is a value, whichever way the window was parsed (pyarrow's own
+    null spellings are off): a counterparty called "NA" is not a missing one, and "nan" is not a number."""
+    if path == "one by one":  # pyarrow's rows not matching the boundaries: every record parsed alone
+        monkeypatch.setattr(readers, "_pyarrow_csv", lambda *a, **k: (pa.table({}), []))
+    body = (
+        HEADER
+        + "A1,NA,null,N/A,2024-01-31,2025-01-31,1,NULL,#N/A,nan\n"
+        + 'A2,"",,MSA,2024-01-31,2025-01-31,nan,USD,UK,x\n'
+        + "A3,T,P,MSA,NA,2025-01-31,2,USD,UK,y\n"
+    )
+    rows = _rows(body.encode())
+    texts = ["title", "counterparty", "contract_type", "currency", "jurisdiction", "text"]
+    assert [rows[0][c] for c in texts] == ["NA", "null", "N/A", "NULL", "#N/A", "nan"]
+    assert rows[0]["_parse_error"] is None
+    assert (rows[1]["title"], rows[1]["counterparty"]) == (None, None)  # empty, quoted or not
+    assert rows[1]["_parse_error"] == "value_amount: not a number"
+    assert rows[2]["_parse_error"] == "effective_date: not a date (YYYY-MM-DD)"
 
 
 def test_csv_fast_path_numbers_bad_lines_by_position() -> None:
