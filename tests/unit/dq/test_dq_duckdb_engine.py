@@ -16,7 +16,13 @@ from dq_platform.dq.compiler import check_ruleset
 from dq_platform.dq.dialect import DUCKDB
 from dq_platform.dq.dqdl import parse
 from dq_platform.dq.engines import duckdb_engine
-from dq_platform.dq.engines.duckdb_engine import DuckDBEngine, _dictionary_columns, _parquet_writer, _positions
+from dq_platform.dq.engines.duckdb_engine import (
+    DuckDBEngine,
+    _dictionary_columns,
+    _parquet_writer,
+    _positions,
+    _runs_in_order,
+)
 from dq_platform.dq.evaluation import column_types
 from dq_platform.dq.pipeline import RunOutputs, run
 from dq_platform.dq.readers import InputFile, parse_files
@@ -51,10 +57,46 @@ def _statuses(engine: DuckDBEngine, view: str, names: list[str]) -> list[tuple[o
     return engine.query_rows(f"SELECT {cols} FROM {view} ORDER BY {ROW_ID}")
 
 
-def test_aligned_statuses_equal_the_materialised_row_pass(tmp_path: Path) -> None:
+def _statuses_in(*batches: list[int]) -> pa.Table:
+    schema = pa.schema([(ROW_ID, pa.int64()), ("_r1", pa.int8())])
+    return pa.Table.from_batches(
+        [
+            pa.record_batch([pa.array(b, pa.int64()), pa.array([i % 3 for i in b], pa.int8())], schema=schema)
+            for b in batches
+        ],
+        schema=schema,
+    )
+
+
+def test_status_runs_out_of_turn_are_put_back_in_row_order() -> None:
+    got = _runs_in_order(_statuses_in([4, 5, 6, 2, 3], [], [0, 1]), 7)
+    assert got is not None
+    assert got.column(ROW_ID).to_pylist() == list(range(7))
+    assert got.column("_r1").to_pylist() == [i % 3 for i in range(7)]  # each status stays with its row
+    interleaved = _runs_in_order(_statuses_in([0, 2], [1, 3]), 4)  # runs of one row each
+    assert interleaved is not None
+    assert interleaved.column(ROW_ID).to_pylist() == [0, 1, 2, 3]
+    assert _runs_in_order(_statuses_in([], []), 0) is not None
+    assert _runs_in_order(_statuses_in([0, 1], [1, 2]), 4) is None  # a row twice, another missing
+    assert _runs_in_order(_statuses_in([0, 1], [3, 4]), 4) is None  # an id past the input
+    assert _runs_in_order(_statuses_in([1, 2], [3, 4]), 4) is None  # no row 0
+    assert _runs_in_order(_statuses_in([0, 1], [2, 3]), 5) is None  # a row dropped
+
+
+def test_too_many_runs_are_left_to_one_take(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(duckdb_engine, "_MAX_RUNS", 2)
+    assert _runs_in_order(_statuses_in([1], [0], [2]), 3) is None  # three runs
+    assert _runs_in_order(_statuses_in([1, 2], [0]), 3) is not None
+
+
+@pytest.mark.parametrize("physical", ["as read", "reversed"])
+def test_aligned_statuses_equal_the_materialised_row_pass(tmp_path: Path, physical: str) -> None:
     parsed = parse_files([InputFile("in.csv", "csv", _sample_with_malformed_lines(tmp_path))])
+    if physical == "reversed":  # not in _row_id order: the statuses are placed by one take
+        parsed.table = parsed.table.take(pa.array(np.arange(parsed.table.num_rows)[::-1]))
     ids = parsed.table.column(ROW_ID).to_numpy()
-    assert (np.diff(ids) > 0).all()  # the readers place malformed records by record number, too
+    if physical == "as read":
+        assert (np.diff(ids) > 0).all()  # the readers place malformed records by record number, too
     compiled = check_ruleset(
         parse(RULESET), column_types(parsed.table.column_names), parsed.source_columns, NOW, DUCKDB, {}
     )
@@ -74,6 +116,7 @@ def test_aligned_statuses_equal_the_materialised_row_pass(tmp_path: Path) -> Non
     table = aligned._tables["evaluated"]
     assert all(table.schema.field(n).type == pa.int8() for n in names)  # narrowed: a quarter of INTEGER
     assert table.column(ROW_ID).to_numpy().tolist() == ids.tolist()  # the data kept its physical order
+    assert aligned.keeps_input_order is (physical == "as read")
 
 
 def _fail_inside(seen: list[str]) -> None:

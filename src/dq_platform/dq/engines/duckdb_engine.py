@@ -70,27 +70,30 @@ class DuckDBEngine:
 
     def row_pass(self, view: str, source: str, compiled: CompiledRuleset, errored: set[int]) -> None:
         """The statuses alone (`status_sql`, in whatever order the query makes them) lined up with `source`'s
-        Arrow rows by one `take`, and `source`'s table with those columns added registered as `view`: the
-        data stays one zero-copy Arrow table in the input's physical order instead of being copied into a
-        DuckDB table.
+        Arrow rows (runs of consecutive rows put back in order, `_runs_in_order`, else one `take`), and
+        `source`'s table with those columns added registered as `view`: the data stays one zero-copy Arrow
+        table in the input's physical order instead of being copied into a DuckDB table.
 
         Anything but exactly one status row per input row (a join that multiplied or dropped rows) falls
         back to materialising the full row pass, so that the record check sees the rows the query made."""
         table = self._tables.get(source)
         statuses = self.con.sql(compiled.status_sql(source, errored)).to_arrow_table()
-        where = None if table is None else _positions(statuses.column(ROW_ID).to_numpy(), table.num_rows)
-        if table is None or where is None:
+        in_order = table is not None and _in_row_id_order(table)
+        aligned = _runs_in_order(statuses, table.num_rows) if table is not None and in_order else None
+        if table is not None and aligned is None:
+            where = _positions(statuses.column(ROW_ID).to_numpy(), table.num_rows)
+            aligned = None if where is None else statuses.take(where[table.column(ROW_ID).to_numpy()])
+        if table is None or aligned is None:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS {compiled.evaluated_sql(source, errored)}")
             self.keeps_input_order, self._in_order = False, None
             return
-        aligned = statuses.take(where[table.column(ROW_ID).to_numpy()])
         del statuses
         out = table
         for name in aligned.column_names[1:]:
             out = out.append_column(name, aligned.column(name))
         self._tables[view] = out
         self.con.register(view, out)
-        self.keeps_input_order = _in_row_id_order(table)
+        self.keeps_input_order = in_order
         self._in_order = view if self.keeps_input_order else None
 
     def query_row(self, sql: str) -> dict[str, Any]:
@@ -207,6 +210,32 @@ def _positions(ids: np.ndarray, rows: int) -> np.ndarray | None:
     positions = np.full(rows, -1, dtype=np.int64)
     positions[ids] = np.arange(rows, dtype=np.int64)
     return positions if rows == 0 or bool((positions >= 0).all()) else None
+
+
+_MAX_RUNS = 4096  # runs of consecutive rows reordered as slices; more: one `take` (tiny chunks scan slowly)
+
+
+def _runs_in_order(statuses: pa.Table, rows: int) -> pa.Table | None:
+    """`statuses` in `_row_id` order as zero-copy slices, or None unless its ids are at most `_MAX_RUNS`
+    runs of consecutive ids that together hold each of 0..rows-1 exactly once.
+
+    Why: DuckDB's parallel scan returns the rows in their order but in runs handed out of turn (39 runs
+    at 1M rows); putting the runs back costs nothing, where a `take` of every status row took 0.1-0.3 s
+    on one core, between the status query and the next (docs/dq.md, issue #16)."""
+    ids = statuses.column(ROW_ID).to_numpy()
+    if ids.size != rows:
+        return None
+    if rows == 0:
+        return statuses
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), np.flatnonzero(np.diff(ids) != 1) + 1])
+    if starts.size > _MAX_RUNS:
+        return None
+    lengths = np.diff(np.append(starts, rows))
+    order = np.argsort(ids[starts], kind="stable")
+    firsts, lengths = ids[starts][order], lengths[order]
+    if firsts[0] != 0 or (firsts[1:] != np.cumsum(lengths)[:-1]).any():
+        return None  # a gap, an overlap or a row twice: not the readers' dense ids
+    return pa.concat_tables([statuses.slice(int(starts[k]), int(lengths[j])) for j, k in enumerate(order)])
 
 
 def _in_row_id_order(table: pa.Table) -> bool:
