@@ -81,7 +81,7 @@ bench-models: build/bench-models/transformer/manifest.json ## sample models with
 
 BENCH_ROWS ?= 1000000
 BENCH_SCALE ?= 100000,5000000
-BENCH_REPEAT ?= 2
+BENCH_REPEAT ?= 3
 bench: install sample-models bench-models ## benchmarks (print numbers): DQ engines vs GE, model latency/cold start, API cost
 	$(BIN)/pip install --quiet "great-expectations==1.24.1"
 	$(BIN)/python benchmarks/dq_bench.py --rows $(BENCH_ROWS) --scale $(BENCH_SCALE) --repeat $(BENCH_REPEAT)

@@ -406,7 +406,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip", action="append", default=[], choices=sorted(WORKERS))
     parser.add_argument(
-        "--repeat", type=int, default=1, help="rounds at the reference size, best kept per kind (make bench: 2)"
+        "--repeat", type=int, default=1, help="rounds at the reference size, best kept per kind (make bench: 3)"
     )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
