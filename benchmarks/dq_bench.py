@@ -379,7 +379,8 @@ def _measure_size(
         for kind in kinds:
             if kind == "spark" and round_:
                 continue
-            print(f"running {kind} ({round_ + 1}/{repeat}) ..." if repeat > 1 else f"running {kind} ...", flush=True)
+            counted = repeat > 1 and kind != "spark"
+            print(f"running {kind} ({round_ + 1}/{repeat}) ..." if counted else f"running {kind} ...", flush=True)
             _warm(data)
             res = measure(kind, data, work)
             if not res:

@@ -148,6 +148,11 @@ def _staged_rows(folder: Path) -> int:
     return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet") if p.is_file())
 
 
+def _rows_per_output(ev: Evaluation) -> dict[str, int]:
+    """The rows each output must hold, by the evaluation: what is written and what the staging must count."""
+    return {"processed": ev.rows_in - ev.rows_quarantined, "quarantine": ev.rows_quarantined}
+
+
 def write_outputs(
     engine: Engine,
     ev: Evaluation,
@@ -158,7 +163,7 @@ def write_outputs(
     """The processed and quarantine rows (`targets`: "processed"/"quarantine" -> folder) as the pipeline
     writes them: side by side where the engine allows it (`Engine.concurrent_writes`), each alone leaving a
     core idle; an output with no rows is not written."""
-    expected = {"processed": ev.rows_in - ev.rows_quarantined, "quarantine": ev.rows_quarantined}
+    expected = _rows_per_output(ev)
 
     def write_one(kind: str) -> list[str]:
         return write_rows(engine, ev, kind == "quarantine", targets[kind], stem, expected[kind], row_outcomes)
@@ -176,15 +181,16 @@ def _stage(
 ) -> None:
     """Both outputs written into the local staging (through the remote staging prefix when the engine
     writes there), then their rows counted against the evaluation's."""
-    expected = {"processed": ev.rows_in - ev.rows_quarantined, "quarantine": ev.rows_quarantined}
+    expected = _rows_per_output(ev)
     local = {kind: staging / kind / partition(day) for kind in expected}
-    targets: dict[str, Path | str] = dict(local)
-    if outputs.staging_uri and engine.remote_staging:
-        for kind in expected:
-            targets[kind] = f"{outputs.staging_uri.rstrip('/')}/{run_id}/{kind}/{partition(day)}"
+    remote = bool(outputs.staging_uri and engine.remote_staging)
+    targets: dict[str, Path | str] = {
+        kind: f"{str(outputs.staging_uri).rstrip('/')}/{run_id}/{kind}/{partition(day)}" if remote else local[kind]
+        for kind in expected
+    }
     written = write_outputs(engine, ev, targets, f"part-{run_id[3:]}", row_outcomes)
-    for kind, files in written.items():
-        if targets[kind] is not local[kind]:
+    if remote:
+        for kind, files in written.items():
             _fetch(files, local[kind])
     staged = {kind: _staged_rows(staging / kind) for kind in expected}
     if staged != expected:

@@ -78,11 +78,13 @@ class DuckDBEngine:
         back to materialising the full row pass, so that the record check sees the rows the query made."""
         table = self._tables.get(source)
         statuses = self.con.sql(compiled.status_sql(source, errored)).to_arrow_table()
-        in_order = table is not None and _in_row_id_order(table)
-        aligned = _runs_in_order(statuses, table.num_rows) if table is not None and in_order else None
-        if table is not None and aligned is None:
-            where = _positions(statuses.column(ROW_ID).to_numpy(), table.num_rows)
-            aligned = None if where is None else statuses.take(where[table.column(ROW_ID).to_numpy()])
+        in_order, aligned = False, None
+        if table is not None:
+            in_order = _in_row_id_order(table)
+            aligned = _runs_in_order(statuses, table.num_rows) if in_order else None
+            if aligned is None:
+                where = _positions(statuses.column(ROW_ID).to_numpy(), table.num_rows)
+                aligned = None if where is None else statuses.take(where[table.column(ROW_ID).to_numpy()])
         if table is None or aligned is None:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS {compiled.evaluated_sql(source, errored)}")
             self.keeps_input_order, self._in_order = False, None
