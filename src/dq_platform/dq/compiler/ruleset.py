@@ -13,6 +13,7 @@ from dq_platform.dq.schema import PARSE_ERROR, ROW_ID, full_rule_lists
 # row-status codes (coded_output_sql): base-3 digits per rule, 39 rules per BIGINT column
 CODE_COLUMN = "_dq_code"
 PARSE_FLAG = "_dq_parse"
+QUARANTINED = "_dq_quarantined"  # the metrics query's per-row quarantine flag
 CODE_DIGITS = 39
 META = ["_row_id", "_source", "_record", "_line"]
 
@@ -95,7 +96,12 @@ class CompiledRuleset:
         return "(" + " OR ".join(parts) + ")"
 
     def metrics_sql(self, source: str, errored: set[int]) -> str:
-        q = self.quarantine_predicate(errored)
+        """Every rule's aggregates in one query over the row pass.
+
+        The quarantine predicate is computed once per row (`QUARANTINED`) and read by the quarantine count
+        and each rule's skip count: written out in each of them, DuckDB evaluated it ~15 times per row
+        (1M rows: 0.12 -> 0.09 s)."""
+        q = QUARANTINED
         cols = ["COUNT(*) AS rows_in", f"SUM(CASE WHEN {q} THEN 1 ELSE 0 END) AS rows_quarantined"]
         for node in self.active(errored):
             cols.extend(
@@ -105,7 +111,8 @@ class CompiledRuleset:
         for top in self.row_level_rules(errored):  # what a compact processed row cannot tell by itself
             s = top.node.status_col
             cols.append(f"SUM(CASE WHEN {s} IS NULL AND NOT {q} THEN 1 ELSE 0 END) AS {skip_metric(top)}")
-        return f"SELECT {', '.join(cols)} FROM {source}"  # noqa: S608 - compiled from the ruleset
+        rows = f"SELECT *, {self.quarantine_predicate(errored)} AS {q} FROM {source}"  # noqa: S608 - compiled from the ruleset
+        return f"SELECT {', '.join(cols)} FROM ({rows}) m"  # noqa: S608 - compiled from the ruleset
 
     def output_sql(
         self, source: str, errored: set[int], quarantined: bool, ordered: bool = True, row_outcomes: str = "compact"
