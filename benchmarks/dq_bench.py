@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,7 @@ def worker_ge(data: Path, work: Path) -> dict[str, Any]:
     definition = batch.add_batch_definition_whole_dataframe("all")
     suite = ctx.suites.add(gx.ExpectationSuite(name="contracts"))
     limit = (NOW.replace(year=NOW.year + 1)).isoformat()
+    fresh = (NOW - timedelta(days=1100)).isoformat()  # DataFreshness "effective_date" <= 1100 days
     for exp in [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         gxe.ExpectColumnToExist(column="doc_id"),
@@ -197,6 +198,7 @@ def worker_ge(data: Path, work: Path) -> dict[str, Any]:
         gxe.ExpectColumnValuesToMatchRegex(column="doc_id", regex=r"^[A-Z]+-[A-Z0-9-]+$"),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="expiry_date", column_B="effective_date"),
         gxe.ExpectColumnValuesToBeBetween(column="effective_date", max_value=limit),
+        gxe.ExpectColumnValuesToBeBetween(column="effective_date", min_value=fresh),  # DataFreshness
         gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=20, max_value=20000),
         gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(column="doc_id", min_value=0.99),
         gxe.ExpectColumnUniqueValueCountToBeBetween(column="currency", max_value=8),
