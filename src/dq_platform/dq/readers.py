@@ -18,9 +18,12 @@ import csv
 import hashlib
 import io
 import json
+import os
+import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -49,7 +52,7 @@ CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 UNTERMINATED = "malformed CSV record: unterminated quoted field"
-_REPLACEMENT = "\ufffd".encode()  # what `_decode` puts in place of invalid UTF-8
+_NOT_BLANK = re.compile(rb"\S")  # a byte other than ASCII whitespace
 
 
 class InputError(Exception):
@@ -114,6 +117,46 @@ class InputFile:
 
     def read_all(self) -> bytes:
         return self.data if self.data is not None else b"".join(self.blocks(WINDOW_BYTES))
+
+    @contextmanager
+    def ranges(self) -> Iterator[_Ranges]:
+        """The bytes read by range (`_Ranges.read`); a file's hash is complete once the block ends."""
+        if self.data is not None:
+            data = self.data
+            yield _Ranges(len(data), lambda start, n: data[start : start + n])
+            return
+        assert self.path is not None
+        try:
+            handle = self.path.open("rb")
+        except OSError as exc:
+            raise InputError(f"{self.path}: input could not be read ({exc.strerror})") from exc
+        hasher = hashlib.sha256()
+
+        def read(start: int, n: int) -> bytes:
+            handle.seek(start)
+            return handle.read(n)
+
+        with handle:
+            yield _Ranges(os.fstat(handle.fileno()).st_size, read, hasher)
+        self.digest = _HASHER.submit(hasher.hexdigest)
+
+
+class _Ranges:
+    """Byte ranges of one input, read from where the last window's records end (so no window is joined
+    to the lines carried over from the one before: ~0.12 s of copies per 1M rows); `hasher`: each byte
+    hashed once and in order, on the hashing thread, the first time a range reaches it."""
+
+    def __init__(self, size: int, read: Callable[[int, int], bytes], hasher: Any = None) -> None:
+        self.size = size
+        self._read, self._hasher, self._hashed = read, hasher, 0
+
+    def read(self, start: int, n: int) -> bytes:
+        """Up to `n` bytes from `start`, which is never past the end of an earlier range."""
+        data = self._read(start, n)
+        if self._hasher is not None and start + len(data) > self._hashed:
+            _HASHER.submit(self._hasher.update, memoryview(data)[self._hashed - start :])
+            self._hashed = start + len(data)
+        return data
 
 
 @dataclass(frozen=True)
@@ -216,23 +259,34 @@ def _empty_raw() -> _Raw:
 
 def _decode(data: bytes, bom: bool = True) -> tuple[bytes, bool]:
     """UTF-8 bytes without BOM (`bom`: at the start of a file); invalid sequences replaced (and flagged)
-    rather than failing the file.
+    rather than failing the file."""
+    text, _, _, replaced = _decode_window(data, len(data), bom)
+    return text, replaced
+
+
+def _decode_window(raw: bytes, size: int, bom: bool) -> tuple[bytes, int, int, bool]:
+    """(text, its length, the BOM's length, replaced) of the first `size` bytes of `raw`: UTF-8 without
+    the BOM (`bom`: at the start of a file), invalid sequences replaced (and flagged) rather than failing
+    the file. The text is `raw` itself, never a copy, unless a BOM or a replacement changes it.
 
     Replacement never touches ASCII bytes, so line ends, quotes and delimiters stay where they were."""
-    if bom and data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if data.isascii():  # the common case, checked ~10x faster than a full decode
-        return data, False
-    if _valid_utf8(data):
-        return data, False
-    return data.decode("utf-8", errors="replace").encode("utf-8"), True
+    skip = 3 if bom and size >= 3 and raw.startswith(b"\xef\xbb\xbf") else 0
+    valid = raw.isascii() or _valid_utf8(raw, skip, size)  # isascii: the common case, ~10x faster
+    if valid and not skip:
+        return raw, size, 0, False
+    if valid:
+        text = raw[skip:size]
+        return text, len(text), skip, False
+    text = raw[skip:size].decode("utf-8", errors="replace").encode("utf-8")
+    return text, len(text), skip, True
 
 
-def _valid_utf8(data: bytes) -> bool:
-    """Arrow's UTF-8 check over the bytes in place (a Python decode would build a str as large as the
-    input, or up to four times larger)."""
-    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
-    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+def _valid_utf8(data: bytes, start: int = 0, end: int | None = None) -> bool:
+    """Arrow's UTF-8 check over the bytes `start:end` in place (a Python decode would build a str as
+    large as the input, or up to four times larger)."""
+    end = len(data) if end is None else end
+    offsets = pa.py_buffer(np.array([0, end - start], dtype=np.int64))
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data).slice(start, end - start)])
     try:
         text.validate(full=True)
     except pa.ArrowInvalid:
@@ -427,72 +481,50 @@ def _one_ahead(windows: Iterator[_Scanned]) -> Iterator[_Scanned]:
 
 
 def _scan_csv(f: InputFile, max_lines: int) -> Iterator[_Scanned]:
-    """A CSV file's windows, each ending at a line end and cut after the last record whose first
-    `max_lines` lines it holds: each record is decided from those lines alone (`dq.records`), so the
-    records are the whole file's, and the next window starts at a record start. The lines after the cut
-    are carried into it."""
+    """A CSV file's windows, each a byte range ending at a line end, cut after the last record whose
+    first `max_lines` lines it holds: each record is decided from those lines alone (`dq.records`), so
+    the records are the whole file's, and the next window is read from that record's end."""
     header: list[str] | None = None
-    carry, carry_bad, win = b"", False, _Window()
-    blocks = f.blocks(WINDOW_BYTES)
-    ahead = next(blocks, None)  # one block read ahead: the window that reaches the end is read whole
-    done = ahead is None
-    while not done:
-        block, ahead = ahead, _read_more(blocks, len(carry))
-        done = ahead is None
-        window, rest = _cut_window(carry, block or b"", done)
-        data, bad_utf8 = _decode(window, bom=win.header)
-        bad_utf8 = bad_utf8 or carry_bad
-        if header is None and not data.strip():  # nothing but blank lines yet
-            carry, carry_bad = window + rest, False
-            continue
-        idx = ByteIndex.build(data)
-        columns = header if header is not None else _csv_header(idx.text(0))
-        recs = csv_records(idx, len(columns), max_lines, win.header)
-        lines = idx.n_lines
-        if not done:
-            kept = int(np.count_nonzero(recs.first + max_lines <= lines))
-            if not kept:  # no record decidable yet: read on (the raw bytes, decoded again with the rest)
-                carry = window + rest
+    win, start, want = _Window(), 0, WINDOW_BYTES
+    with f.ranges() as source:
+        while start < source.size and (raw := source.read(start, want)):
+            last = start + len(raw) >= source.size
+            cut = len(raw) if last else raw.rfind(b"\n") + 1
+            data, size, skip, bad_utf8 = _decode_window(raw, cut, bom=win.header)
+            blank = header is None and _NOT_BLANK.search(data, 0, size) is None  # no header yet
+            if not last and (not cut or blank):
+                want *= 2  # no line end, or blank lines only: the same start, twice the bytes
                 continue
-            lines = int(recs.last[kept - 1]) + 1
-            carry = data[int(idx.starts[lines]) :] + rest if lines < idx.n_lines else rest
-            idx, recs = idx.head(lines), Records(recs.first[:kept], recs.last[:kept], recs.unterminated[:kept])
-        # the carried lines are decoded already: they keep this window's flag only if a replacement is in
-        # them, so one invalid byte flags its own window, not every window after it
-        carry_bad = bad_utf8 and _REPLACEMENT in carry
-        header = columns
-        counted = count_records(idx, "csv", len(columns), max_lines, win.header)
-        yield _Scanned(idx, recs, columns, win, bad_utf8, counted)
-        win = _Window(win.records + len(recs), win.lines + lines)
+            if blank:
+                break
+            idx = ByteIndex.build(data, size=size)
+            columns = header if header is not None else _csv_header(idx.text(0))
+            recs = csv_records(idx, len(columns), max_lines, win.header)
+            lines = idx.n_lines
+            if not last:
+                kept = int(np.count_nonzero(recs.first + max_lines <= lines))
+                if not kept:  # no record decidable yet: the same start, twice the bytes
+                    want *= 2
+                    continue
+                lines = int(recs.last[kept - 1]) + 1
+                idx, recs = idx.head(lines), Records(recs.first[:kept], recs.last[:kept], recs.unterminated[:kept])
+            header = columns
+            counted = count_records(idx, "csv", len(columns), max_lines, win.header)
+            yield _Scanned(idx, recs, columns, win, bad_utf8, counted)
+            if last:
+                break
+            start += _raw_length(raw, cut, skip, bad_utf8, idx, lines)
+            win, want = _Window(win.records + len(recs), win.lines + lines), WINDOW_BYTES
 
 
-def _cut_window(carry: bytes, block: bytes, last: bool) -> tuple[bytes, bytes]:
-    """(the window: `carry` + `block` up to its last line end, the bytes after it); `last`: the whole of both.
-
-    Joined in one copy (a window is ~`WINDOW_BYTES`: joining then cutting copied it twice, ~0.2 s per
-    1M rows here); only a block without a line end is joined whole and cut in the carry."""
-    if last:
-        return carry + block, b""
-    cut = block.rfind(b"\n") + 1
-    if cut:
-        return b"".join((carry, memoryview(block)[:cut])), block[cut:]
-    whole = carry + block
-    cut = whole.rfind(b"\n") + 1
-    return whole[:cut], whole[cut:]
-
-
-def _read_more(blocks: Iterator[bytes], carried: int) -> bytes | None:
-    """The next block, or None at the end; at least as many bytes as are carried, so that a window
-    carried whole (a record longer than a block) at least doubles instead of being re-read block by block."""
-    block = next(blocks, None)
-    if block is None or carried <= len(block):
-        return block
-    parts = [block]
-    size = len(block)
-    while size < carried and (more := next(blocks, None)) is not None:
-        parts.append(more)
-        size += len(more)
-    return b"".join(parts)
+def _raw_length(raw: bytes, cut: int, skip: int, replaced: bool, idx: ByteIndex, lines: int) -> int:
+    """Bytes of `raw` that the window's first `lines` lines took (`idx`: those lines, decoded). Equal to
+    their decoded length unless a BOM was dropped or invalid UTF-8 replaced; then the raw bytes' own line
+    ends tell (replacement never touches ASCII bytes, so the lines are the same)."""
+    if not replaced:
+        return skip + idx.size
+    lines_of_raw = ByteIndex.build(raw, quotes=False, size=cut)
+    return int(lines_of_raw.starts[lines]) if lines < lines_of_raw.n_lines else cut
 
 
 def _parse_window(scanned: _Scanned) -> _Raw:

@@ -48,11 +48,13 @@ class ByteIndex:
         return len(self.starts)
 
     @classmethod
-    def build(cls, data: bytes, quotes: bool = True) -> ByteIndex:
-        buf = np.frombuffer(data, dtype=np.uint8)
-        size = len(data)
+    def build(cls, data: bytes, quotes: bool = True, size: int | None = None) -> ByteIndex:
+        """The lines of `data`, or of its first `size` bytes alone (as `head` makes them: the bytes after
+        are never read, so a window read with the start of the next line after it needs no copy)."""
+        size = len(data) if size is None else size
+        buf = np.frombuffer(data, dtype=np.uint8, count=size)
         lf = byte_positions(buf, LF)
-        if data.find(b"\r") < 0:
+        if data.find(b"\r", 0, size) < 0:
             ends, nexts = lf, lf + 1
         else:
             cr = byte_positions(buf, CR)

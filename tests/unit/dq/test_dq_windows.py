@@ -4,6 +4,7 @@ whole file at once, wherever the windows fall."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -101,3 +102,32 @@ def test_invalid_utf8_flags_the_window_that_holds_it_not_the_windows_after(
     )
     assert "invalid UTF-8 bytes" in errors["A1"]
     assert "invalid UTF-8 bytes" not in errors["A190"]  # (every row lacks the schema's other columns)
+
+
+@pytest.mark.parametrize("window", [40, 333, 4096])
+def test_a_file_read_by_range_equals_the_whole_read_and_hashes_every_byte_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    """Each window is read from where the records before it end (`readers._Ranges`): a BOM, invalid UTF-8
+    (which changes the decoded length), line ends of every kind and records over several lines must not
+    move a window's start, and the file's hash covers each byte once however often a range is re-read."""
+    rows = []
+    for i in range(120):
+        if i % 9 == 0:
+            rows.append(b'A%d,"two\r\nlines, one record"\r\n' % i)
+        elif i % 7 == 0:
+            rows.append(b"A%d,bad \xff\xfe bytes\n" % i)
+        elif i % 5 == 0:
+            rows.append(b"A%d,caf\xc3\xa9 \xe2\x82\xac\r" % i)
+        else:
+            rows.append(b"A%d,plain\n" % i)
+    data = b"\xef\xbb\xbfdoc_id,title\r\n" + b"".join(rows)
+    f = tmp_path / "r.csv"
+    f.write_bytes(data)
+    whole = _parse(monkeypatch, WHOLE, InputFile("r.csv", "csv", path=f), max_lines=3)
+    windowed = _parse(monkeypatch, window, InputFile("r.csv", "csv", path=f), max_lines=3)
+    if window < 4096:
+        assert windowed.table.column("_line").num_chunks > 3
+    _same(windowed, whole)
+    assert windowed.files[0].sha256 == hashlib.sha256(data).hexdigest()
+    assert whole.table.num_rows == whole.records_counted == 120
