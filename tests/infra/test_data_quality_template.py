@@ -186,6 +186,22 @@ def test_score_alarm_goes_to_the_alert_topic() -> None:
     assert alarm["AlarmActions"] == [{"Ref": "AlertTopicArn"}]
 
 
+def test_record_count_mismatch_alarm_watches_the_metric_a_failed_record_check_emits() -> None:
+    """The alarm's metric and dimension are the ones the results step puts for a FAILED record check."""
+    from dq_platform.dq.signals import metrics_from_results
+
+    alarm = props("RecordCountMismatchAlarm")
+    failed = {"ruleset": "contracts", "score": 0.0, "records_counted": 10, "records_check": "FAILED"}
+    (emitted,) = [m for m in metrics_from_results(failed) if m["MetricName"] == alarm["MetricName"]]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("DQPlatform/DataQuality", "RecordCountMismatch")
+    assert [d["Name"] for d in emitted["Dimensions"]] == [d["Name"] for d in alarm["Dimensions"]] == ["Ruleset"]
+    assert alarm["Dimensions"][0]["Value"] == {"Ref": "RulesetName"}
+    assert emitted["Value"] > alarm["Threshold"] == 0
+    assert (alarm["ComparisonOperator"], alarm["Statistic"]) == ("GreaterThanThreshold", "Maximum")
+    assert alarm["TreatMissingData"] == "notBreaching"  # runs are event-driven: no data is no breach
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlertTopicArn"}]
+
+
 def test_dashboard_shows_score_rows_and_failures_per_rule() -> None:
     body_template, variables = props("DataQualityDashboard")["DashboardBody"]["Fn::Sub"]
     values = {"RulesetName": "contracts", "ScoreThreshold": "0.9", "AWS::Region": "eu-west-1"}
