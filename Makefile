@@ -22,7 +22,7 @@ export TOKENIZERS_PARALLELISM := false
         test-e2e bench build validate sample-models diagram dq-artifacts clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 $(BIN)/dqp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -100,10 +100,10 @@ format: install ## apply ruff fixes and formatting
 test: install wheels ## every tier that runs without Docker: unit, integration, infra
 	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
 
-test-unit: install
+test-unit: install ## fast in-process tests of domain logic
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
-test-integration: install
+test-integration: install ## real local parts: moto server, DuckDB, local Spark, ONNX Runtime, trained models
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 test-reliability: install ## fuzzing, bad input, privacy canary, faults, load (sizes: DQP_FUZZ_EXAMPLES, DQP_LOAD_REQUESTS)
