@@ -168,13 +168,21 @@ def run_smoke(
             )
 
     reply = client.call("POST", "/predict", {"text": "", "model": "nonexistent"})
-    problems = []
-    if reply.status is None or not 400 <= reply.status < 500:
-        problems.append(f"expected a 4xx, got {reply.status}")
-    if not isinstance(reply.body, dict) or not reply.body.get("message"):
-        problems.append("error body has no message")
-    results.append(_result("POST /predict invalid request", reply, problems))
+    results.append(_result("POST /predict invalid request", reply, _check_refusal(reply)))
     return results
+
+
+def _check_refusal(reply: _Reply) -> list[str]:
+    """An invalid body must be refused by the function's validation: 422 `validation_error` with a
+    message. Any other 4xx is not that refusal: 403 is API Gateway refusing a missing or wrong API key
+    (or signature), 404 a wrong stage or route, 429 throttling; each would hide that validation never ran."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    problems = [] if reply.status == 422 else [f"expected 422 (the request validation), got {reply.status}"]
+    if body.get("error") != "validation_error":
+        problems.append(f"expected error 'validation_error', got {body.get('error')!r}")
+    if not body.get("message"):
+        problems.append("error body has no message")
+    return problems
 
 
 def _check_prediction(reply: _Reply, payload: dict[str, Any], labels: set[str]) -> list[str]:

@@ -152,3 +152,20 @@ def test_iam_signer_takes_the_default_chain_and_the_url_region(monkeypatch: pyte
     assert (signer.region, signer.service, signer.credentials.access_key) == ("eu-west-2", "execute-api", ACCESS_KEY)
     assert iam_signer("https://api.example.com/prod", region="eu-central-1").region == "eu-central-1"
     assert iam_signer("https://api.example.com/prod").region == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "ok"),
+    [
+        (422, {"error": "validation_error", "message": "invalid request field(s): text"}, True),
+        (403, {"message": "Forbidden"}, False),  # API Gateway: missing or wrong API key
+        (404, {"message": "Not Found"}, False),  # wrong stage or route
+        (429, {"message": "Too Many Requests"}, False),  # throttled
+        (422, {"error": "validation_error"}, False),  # no message for the caller
+    ],
+    ids=["validation", "no-api-key", "wrong-route", "throttled", "no-message"],
+)
+def test_the_invalid_request_check_accepts_only_the_validation_refusal(status: int, body: dict, ok: bool) -> None:
+    from dq_platform.inference.smoke import _check_refusal, _Reply
+
+    assert (not _check_refusal(_Reply(status, body, 1.0))) is ok
