@@ -21,8 +21,8 @@ import json
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -472,15 +472,22 @@ def _csv_tables(f: InputFile, schema: RecordSchema, max_lines: int) -> tuple[lis
     return tables, header, counted
 
 
-def _one_ahead(windows: Iterator[_Scanned]) -> Iterator[_Scanned]:
-    """`windows` scanned on the scanner thread, each next one while the caller parses the current."""
+def _one_ahead(windows: Generator[_Scanned, None, None]) -> Iterator[_Scanned]:
+    """`windows` scanned on the scanner thread, each next one while the caller parses the current.
+
+    However the caller stops (the last window, or an error while parsing), the window being scanned is
+    waited for and `windows` closed, so that its file is closed now, not whenever it is collected."""
     ahead = _SCANNER.submit(next, windows, None)
-    while (scanned := ahead.result()) is not None:
-        ahead = _SCANNER.submit(next, windows, None)
-        yield scanned
+    try:
+        while (scanned := ahead.result()) is not None:
+            ahead = _SCANNER.submit(next, windows, None)
+            yield scanned
+    finally:
+        wait([ahead])  # a generator cannot be closed while another thread runs it
+        windows.close()
 
 
-def _scan_csv(f: InputFile, max_lines: int) -> Iterator[_Scanned]:
+def _scan_csv(f: InputFile, max_lines: int) -> Generator[_Scanned, None, None]:
     """A CSV file's windows, each a byte range ending at a line end, cut after the last record whose
     first `max_lines` lines it holds: each record is decided from those lines alone (`dq.records`), so
     the records are the whole file's, and the next window is read from that record's end."""

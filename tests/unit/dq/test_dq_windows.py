@@ -131,3 +131,35 @@ def test_a_file_read_by_range_equals_the_whole_read_and_hashes_every_byte_once(
     _same(windowed, whole)
     assert windowed.files[0].sha256 == hashlib.sha256(data).hexdigest()
     assert whole.table.num_rows == whole.records_counted == 120
+
+
+def test_a_parse_error_closes_the_file_being_scanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next window is scanned on its own thread while this one is parsed: when the parse fails, the
+    scan is waited for and its file closed before the error reaches the caller, not at collection."""
+    f = tmp_path / "in.csv"
+    f.write_bytes(b"doc_id,title\n" + b"".join(b"A%d,t\n" % i for i in range(2000)))
+    opened: list[object] = []
+    real_open = Path.open
+
+    def tracking_open(self: Path, *args: object, **kwargs: object) -> object:
+        handle = real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+        opened.append(handle)
+        return handle
+
+    calls = 0
+    real_parse = readers._parse_window
+
+    def failing_parse(scanned: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise readers.InputError("in.csv: parse failed")
+        return real_parse(scanned)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", tracking_open)
+    monkeypatch.setattr(readers, "_parse_window", failing_parse)
+    monkeypatch.setattr(readers, "WINDOW_BYTES", 1024)
+    with pytest.raises(readers.InputError, match="parse failed"):
+        parse_files([InputFile("in.csv", "csv", path=f)])
+    assert len(opened) == 1
+    assert opened[0].closed  # type: ignore[attr-defined]
