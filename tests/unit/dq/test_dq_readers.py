@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import re
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -223,3 +225,17 @@ def test_number_typing_agrees_with_the_pattern(values: list[str | None]) -> None
     assert [_nan_safe(v) for v in typed.to_pylist()] == [_nan_safe(v) for v in expected_typed]
     assert errors is not None
     assert errors.to_pylist() == expected_errors
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_file_is_hashed_as_its_bytes_whichever_format_reads_it(tmp_path: Path, fmt: str) -> None:
+    """CSV is read window by window, JSON lines whole: both through `InputFile.ranges`, so the content hash
+    that names a run's outputs is the file's sha256 either way, and equal to that of the same bytes given
+    in memory (an S3 object)."""
+    data = b"doc_id,title\nA-1,t\nA-2,u\n" if fmt == "csv" else b'{"doc_id": "A-1"}\n{"doc_id": "A-2"}\n'
+    path = tmp_path / f"in.{fmt}"
+    path.write_bytes(data)
+    from_file = parse_files([InputFile(path.name, fmt, path=path)])
+    in_memory = parse_files([InputFile(path.name, fmt, data)])
+    assert from_file.table.num_rows == in_memory.table.num_rows == 2
+    assert from_file.files[0].sha256 == in_memory.files[0].sha256 == hashlib.sha256(data).hexdigest()
